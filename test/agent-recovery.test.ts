@@ -1,0 +1,158 @@
+/**
+ * What an agent does when it starts again in the middle of a deployment. The agent is stopped at
+ * the chosen point and a new one started on the same state directory: everything it acts on was
+ * written before the step it records (journal, trust state, slots), so this is what it finds after
+ * a crash at that point. (Killing a child process mid-step is the CLI's test, later.)
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { OrtInProcessRuntime } from '@edgefleet/agent';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { classifierFiles, classifierInput, Harness } from './agent-harness.test-support.js';
+
+const runtime = new OrtInProcessRuntime({ logLevel: 'fatal' });
+let h: Harness;
+
+beforeAll(async () => {
+  h = await Harness.start(runtime);
+});
+
+afterAll(async () => {
+  await h.close();
+  await runtime.close();
+});
+
+describe('agent recovery after a restart', () => {
+  it('re-soaks a release that was soaking, with the previous one loaded; a second restart rolls it back', async () => {
+    const d = await h.device({ deviceId: 'resoak-1' });
+    await h.installBaseline(d);
+    const release = h.release({
+      releaseId: 'rel-soaking',
+      counter: 2,
+      files: classifierFiles([1, 2, 3]),
+    });
+    await h.deploy(release, {
+      deviceId: d.deviceId,
+      counter: 2,
+      soak: { minInferences: 1000, durationSec: 3600, maxErrorRate: 0 },
+    });
+    await d.waitForDeployment(
+      (e) => e.releaseId === 'rel-soaking' && e.state === 'soaking',
+      'soaking',
+    );
+    await d.agent.infer(classifierInput());
+
+    await h.restart(d);
+    // Policy: the new release stays active and its soak starts over.
+    expect(d.agent.status()).toMatchObject({
+      activeRelease: { releaseId: 'rel-soaking' },
+      previousRelease: 'rel-base-1',
+      deployment: { releaseId: 'rel-soaking', state: 'soaking' },
+    });
+    expect(d.agent.status().soak).toEqual({ releaseId: 'rel-soaking', inferences: 0, errors: 0 });
+    expect((await d.agent.infer(classifierInput())).releaseId).toBe('rel-soaking');
+
+    await h.restart(d);
+    // Restarted again before the soak finished: the release may be what keeps killing the agent.
+    const rolledBack = await d.waitForDeployment((e) => e.state === 'rolled_back', 'rolled back');
+    expect(rolledBack).toMatchObject({ releaseId: 'rel-soaking', reason: 'soak_failed' });
+    expect(d.agent.status()).toMatchObject({
+      activeRelease: { releaseId: 'rel-base-1' },
+      deployment: { releaseId: 'rel-soaking', state: 'rolled_back' },
+    });
+    expect((await d.agent.infer(classifierInput())).releaseId).toBe('rel-base-1');
+    await h.cp.waitFor(
+      (r) => r.deviceId === d.deviceId && r.kind === 'status' && r.body.state === 'rolled_back',
+      'rolled_back on status',
+    );
+    expect(h.cp.statusStates(d.deviceId, 'rel-soaking')).toEqual([
+      'assigned',
+      'downloading',
+      'verifying',
+      'staged',
+      'activating',
+      'soaking',
+      'rolled_back(soak_failed)',
+    ]);
+  });
+
+  it('resumes a deployment interrupted while downloading, reporting each state once', async () => {
+    const d = await h.device({ deviceId: 'redownload-1' });
+    const release = h.release({
+      releaseId: 'rel-dl',
+      counter: 1,
+      files: classifierFiles([3, 2, 1]),
+    });
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const blocked = release.shas['model.onnx']!;
+    h.artifacts.onRequest = (sha) => (sha === blocked ? gate : undefined);
+    try {
+      await h.deploy(release, { deviceId: d.deviceId, counter: 1 });
+      await d.waitForDeployment((e) => e.state === 'downloading', 'downloading');
+      const stopped = h.restart(d);
+      open(); // the stop cancels the request in flight; the new agent fetches again
+      await stopped;
+    } finally {
+      h.artifacts.onRequest = undefined;
+    }
+    await d.waitForDeployment((e) => e.state === 'succeeded', 'succeeded');
+    expect(d.events.map((e) => e.state)).toEqual([
+      'assigned',
+      'downloading',
+      'verifying',
+      'staged',
+      'activating',
+      'soaking',
+      'succeeded',
+    ]);
+    expect((await d.agent.infer(classifierInput())).releaseId).toBe('rel-dl');
+  });
+
+  it('persists the counter of a journaled directive the trust state missed, before anything else', async () => {
+    const d = await h.device({ deviceId: 'counter-1' });
+    await h.installBaseline(d);
+    const release = h.release({
+      releaseId: 'rel-late',
+      counter: 3,
+      files: classifierFiles([2, 2, 0]),
+    });
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const blocked = release.shas['model.onnx']!;
+    h.artifacts.onRequest = (sha) => (sha === blocked ? gate : undefined);
+    const trustPath = join(d.stateDir, 'trust-state.json');
+    try {
+      await h.deploy(release, { deviceId: d.deviceId, counter: 7 });
+      await d.waitForDeployment((e) => e.releaseId === 'rel-late', 'assigned');
+      await d.agent.stop();
+      open();
+      // A crash between the journal write and the trust state write: the counter is not on disk.
+      const trust = JSON.parse(await readFile(trustPath, 'utf8')) as { directiveCounter: number };
+      expect(trust.directiveCounter).toBe(7);
+      await writeFile(trustPath, JSON.stringify({ ...trust, directiveCounter: 1 }));
+      await h.restart(d);
+    } finally {
+      h.artifacts.onRequest = undefined;
+    }
+    const onDisk = JSON.parse(await readFile(trustPath, 'utf8')) as { directiveCounter: number };
+    expect(onDisk.directiveCounter).toBe(7);
+    await d.waitForDeployment(
+      (e) => e.releaseId === 'rel-late' && e.state === 'succeeded',
+      'rel-late succeeded',
+    );
+    // A directive between the persisted counter and the journaled one is a replay now.
+    const replay = h.release({
+      releaseId: 'rel-replay',
+      counter: 4,
+      files: classifierFiles([0, 2, 2]),
+    });
+    await h.deploy(replay, { deviceId: d.deviceId, counter: 5 });
+    const refused = await d.waitForDeployment((e) => e.releaseId === 'rel-replay', 'replay');
+    expect(refused).toMatchObject({ state: 'failed', reason: 'rollback_refused' });
+  });
+});
