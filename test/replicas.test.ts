@@ -60,6 +60,22 @@ async function eventually(what: string, ms: number, condition: () => boolean | P
   }
 }
 
+/** Run a cleanup step; if it takes over 15 s, print what it is (and `context`) before waiting on. */
+async function step(
+  what: string,
+  fn: () => Promise<unknown> | undefined,
+  context: () => unknown = () => undefined,
+): Promise<void> {
+  const slow = setTimeout(() => {
+    console.error(`cleanup step still running after 15 s: ${what}`, context());
+  }, 15_000);
+  try {
+    await fn();
+  } finally {
+    clearTimeout(slow);
+  }
+}
+
 const logMessages = (r: Replica): string[] =>
   r.logs.map((l) => (JSON.parse(l) as { msg?: string }).msg ?? '');
 
@@ -127,13 +143,20 @@ describe.skipIf(DATABASE_URL === undefined)(
     }, 60_000);
 
     afterAll(async () => {
-      await fleet?.stop();
-      await runtime?.close();
-      for (const r of open()) await r.server.close();
-      await broker?.close();
-      await scratch?.drop();
+      // Each step names itself if it hangs, so a stuck close says which part is stuck.
+      await step('stop the fleet', () => fleet?.stop());
+      await step('close the runtime', () => runtime?.close());
+      for (const r of open()) {
+        await step(
+          `close replica ${r.name}`,
+          () => r.server.close(),
+          () => r.logs.slice(-20),
+        );
+      }
+      await step('close the broker', () => broker?.close());
+      await step('drop the scratch database', () => scratch?.drop());
       if (dir) await rm(dir, { recursive: true, force: true });
-    }, 60_000);
+    }, 120_000);
 
     it('elects exactly one scheduler leader, the replica that started first', () => {
       expect(leaders().map((r) => r.name)).toEqual(['a']);
@@ -242,8 +265,13 @@ describe.skipIf(DATABASE_URL === undefined)(
       await eventually('the leader to notice the lost lock', 10_000, () =>
         logMessages(b).some((m) => m.startsWith('lost the scheduler leadership')),
       );
-      await eventually('the replica to lead again', 10_000, () => b.server.isLeader());
+      await eventually('the replica to lead again', 30_000, () => b.server.isLeader()).catch(
+        (err: unknown) => {
+          // Say what the replica was doing: the log names a loop that did not stop.
+          throw new Error(`${String(err)}; its last log lines:\n${b.logs.slice(-20).join('\n')}`);
+        },
+      );
       expect(logMessages(b).filter((m) => m === 'became the scheduler leader')).toHaveLength(2);
-    }, 30_000);
+    }, 60_000);
   },
 );

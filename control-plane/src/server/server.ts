@@ -61,6 +61,32 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/**
+ * Wait for the named loops to stop; every 5 s, say which are still running (a loop stuck in a
+ * database query or a publish would otherwise hold leadership hand-over up without a trace).
+ */
+async function stopAll(loops: Record<string, Promise<void>>, logger: Logger): Promise<void> {
+  const pending = new Set(Object.keys(loops));
+  const watchdog = setInterval(() => {
+    logger.warn(
+      { pending: [...pending] },
+      'still waiting for scheduler loops to finish their pass before stopping',
+    );
+  }, 5000);
+  watchdog.unref();
+  try {
+    await Promise.all(
+      Object.entries(loops).map(([name, done]) =>
+        done.finally(() => {
+          pending.delete(name);
+        }),
+      ),
+    );
+  } finally {
+    clearInterval(watchdog);
+  }
+}
+
 function listen(server: ServerType): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     const onError = (e: Error) => {
@@ -242,7 +268,14 @@ export async function startServer(
       async stop() {
         const stop = stopEngine;
         stopEngine = undefined;
-        await Promise.all([stop?.(), evaluator.stop(), dispatcher.stop()]);
+        await stopAll(
+          {
+            'rollout engine': stop?.() ?? Promise.resolve(),
+            'drift evaluator': evaluator.stop(),
+            'webhook dispatcher': dispatcher.stop(),
+          },
+          logger,
+        );
       },
     };
     /** Set once leadership starts (after the HTTP API is up). */
