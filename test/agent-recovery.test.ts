@@ -111,6 +111,52 @@ describe('agent recovery after a restart', () => {
     expect((await d.agent.infer(classifierInput())).releaseId).toBe('rel-dl');
   });
 
+  it('continues a download cut by a restart with a Range request, not from byte 0', async () => {
+    const d = await h.device({ deviceId: 'resume-1' });
+    const release = h.release({
+      releaseId: 'rel-resume',
+      counter: 1,
+      files: classifierFiles([1, 3, 2]),
+    });
+    const model = release.shas['model.onnx']!;
+    const length = release.doc.files['model.onnx']!.length;
+    const half = Math.floor(length / 2);
+    // The first response ends after half the file; the retry is held until the agent restarts.
+    h.artifacts.fault(model, { endAfter: half });
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    let retried: () => void = () => undefined;
+    const retry = new Promise<void>((resolve) => {
+      retried = resolve;
+    });
+    let seen = 0;
+    h.artifacts.onRequest = (sha) => {
+      if (sha !== model || ++seen !== 2) return undefined;
+      retried(); // the first half is on disk: the downloader asks for the rest
+      return gate;
+    };
+    try {
+      await h.deploy(release, { deviceId: d.deviceId, counter: 1 });
+      await retry;
+      const stopped = h.restart(d);
+      open(); // the stop cancels the held request; the new agent fetches the rest
+      await stopped;
+    } finally {
+      h.artifacts.onRequest = undefined;
+    }
+    await d.waitForDeployment((e) => e.state === 'succeeded', 'succeeded');
+    const ranges = h.artifacts.requests.filter((r) => r.sha256 === model).map((r) => r.range);
+    expect(ranges[0]).toBeUndefined();
+    expect(ranges.slice(1)).toEqual(ranges.slice(1).map(() => `bytes=${half}-`));
+    expect(ranges.length).toBeGreaterThanOrEqual(3);
+    // The new agent fetched only the rest of the file.
+    const last = h.artifacts.requests.filter((r) => r.sha256 === model).at(-1)!;
+    expect(last.bytesSent).toBe(length - half);
+    expect((await d.agent.infer(classifierInput())).releaseId).toBe('rel-resume');
+  });
+
   it('persists the counter of a journaled directive the trust state missed, before anything else', async () => {
     const d = await h.device({ deviceId: 'counter-1' });
     await h.installBaseline(d);

@@ -420,6 +420,12 @@ export class Agent extends EventEmitter<AgentEvents> {
             : {}),
           signal: o.signal,
           onProgress: o.onProgress,
+          onRetry: (file, attempt, delayMs, reason) => {
+            this.logger.warn(
+              { releaseId: release.releaseId, file, attempt, delayMs, reason },
+              'download interrupted; retrying where it stopped',
+            );
+          },
         }),
       report: (status) => {
         this.reportStatus(status);

@@ -542,12 +542,20 @@ export class Reconciler {
     const { slots, models } = this.o;
     const total = releaseBytes(release);
     await this.advance(rec, 'downloading', { progress: { bytes: 0, total } });
-    const prepared = await slots.prepareInactiveSlot(total);
-    if (!prepared.ok) return prepared;
-    const { slot, dir } = prepared.value;
-    await writeFileAtomic(slots.releaseDocumentPath(slot), rec.release, {
-      mode: PRIVATE_FILE_MODE,
+    // A download of this very release cut by a restart continues from the bytes on disk.
+    const prepared = await slots.prepareInactiveSlot(total, {
+      releaseDocument: rec.release,
+      files: Object.keys(release.files),
     });
+    if (!prepared.ok) return prepared;
+    const { slot, dir, resumed } = prepared.value;
+    if (resumed) {
+      this.o.logger.info({ releaseId: rec.releaseId, slot }, 'resuming the interrupted download');
+    } else {
+      await writeFileAtomic(slots.releaseDocumentPath(slot), rec.release, {
+        mode: PRIVATE_FILE_MODE,
+      });
+    }
     let lastProgress = this.o.clock.now();
     const downloaded = await this.o.fetchRelease(release, dir, {
       signal: this.abort.signal,

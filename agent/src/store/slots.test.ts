@@ -150,6 +150,33 @@ describe('SlotStore', () => {
     expect(reopened.state).toMatchObject({ activeSlot: 'a', activeRelease: 'r1' });
   });
 
+  it('keeps a download cut by a restart and resumes it for the same release only', async () => {
+    const store = await open();
+    await install(store, 'r1', { 'model.onnx': 'one' });
+    const doc = '{"releaseId":"r2"}';
+    const resume = { releaseDocument: doc, files: ['model.onnx', 'profile.json'] };
+    const prepared = await store.prepareInactiveSlot(10, resume);
+    if (!prepared.ok) throw new Error(prepared.message);
+    expect(prepared.value).toMatchObject({ slot: 'b', resumed: false });
+    await writeFile(store.releaseDocumentPath('b'), doc);
+    await writeFile(store.filePath('b', 'model.onnx'), 'half of a mod'); // crash: no marker
+    await writeFile(store.filePath('b', 'stray.bin'), 'not listed');
+
+    const reopened = await open();
+    expect(reopened.recovery).toEqual([{ type: 'kept_partial_download', slot: 'b' }]);
+    expect(reopened.state).toMatchObject({ activeSlot: 'a', activeRelease: 'r1' });
+    const again = await reopened.prepareInactiveSlot(10, resume);
+    expect(again).toMatchObject({ ok: true, value: { slot: 'b', resumed: true } });
+    // The partial file stays; what the release does not list goes.
+    expect(await readdir(reopened.filesDir('b'))).toEqual(['model.onnx']);
+    expect(await readFile(reopened.filePath('b', 'model.onnx'), 'utf8')).toBe('half of a mod');
+
+    // Another release (a different document) starts from an empty slot.
+    const other = await reopened.prepareInactiveSlot(10, { ...resume, releaseDocument: '{}' });
+    expect(other).toMatchObject({ ok: true, value: { resumed: false } });
+    expect(await readdir(reopened.filesDir('b'))).toEqual([]);
+  });
+
   it('discards a sealed slot that was never activated (crash before the switch)', async () => {
     const store = await open();
     await install(store, 'r1', { 'model.onnx': 'one' });

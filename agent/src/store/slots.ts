@@ -21,7 +21,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fail, ok, type Failure, type Result } from '@edgefleet/protocol';
@@ -94,7 +94,12 @@ export type RecoveryAction =
       readonly reason: string;
     }
   /** An inactive slot that did not hold the previous release (a half-written install) was wiped. */
-  | { readonly type: 'discarded_slot'; readonly slot: SlotName; readonly reason: string };
+  | { readonly type: 'discarded_slot'; readonly slot: SlotName; readonly reason: string }
+  /**
+   * An unsealed slot with its release document (a download cut by a restart) was kept, so the same
+   * release resumes where it stopped; its files are only trusted once their signed hashes match.
+   */
+  | { readonly type: 'kept_partial_download'; readonly slot: SlotName };
 
 export interface SlotStoreOptions {
   /**
@@ -107,6 +112,14 @@ export interface SlotStoreOptions {
   readonly diskSpace?: DiskSpaceCheckOptions;
   /** Clock for `updatedAt` / `completedAt`; default `() => new Date()`. */
   readonly now?: () => Date;
+}
+
+/** The release about to be staged, so a partial download of the very same release is resumed. */
+export interface ResumeCandidate {
+  /** The signed release document's text, as written to `releaseDocumentPath` by the last attempt. */
+  readonly releaseDocument: string;
+  /** The file names the release lists (anything else in the slot is removed). */
+  readonly files: readonly string[];
 }
 
 export interface InstalledSlot {
@@ -189,7 +202,10 @@ export class SlotStore {
    * previous release stays available. Otherwise the previous release is forgotten first (state
    * written), then its files are removed.
    */
-  async prepareInactiveSlot(neededBytes: number): Promise<Result<{ slot: SlotName; dir: string }>> {
+  async prepareInactiveSlot(
+    neededBytes: number,
+    resume?: ResumeCandidate,
+  ): Promise<Result<{ slot: SlotName; dir: string; resumed: boolean }>> {
     const slot = this.inactiveSlot;
     const dir = this.filesDir(slot);
     const space = await checkDiskSpace(dir, neededBytes, {
@@ -200,8 +216,28 @@ export class SlotStore {
     if (this.current.previousRelease !== null) {
       await this.writeState({ ...this.current, previousRelease: null });
     }
+    if (resume !== undefined && (await this.holdsPartial(slot, resume))) {
+      // The same release was being downloaded here: keep its files (the download continues each
+      // one with a Range request and checks the whole file's signed hash at the end).
+      const keep = new Set(resume.files);
+      for (const name of await readdir(dir)) {
+        if (!keep.has(name)) await rm(join(dir, name), { recursive: true, force: true });
+      }
+      return ok({ slot, dir, resumed: true });
+    }
     await wipeSlot(this.stateDir, slot);
-    return ok({ slot, dir });
+    return ok({ slot, dir, resumed: false });
+  }
+
+  /** Whether `slot` is unsealed and its release document is exactly `resume.releaseDocument`. */
+  private async holdsPartial(slot: SlotName, resume: ResumeCandidate): Promise<boolean> {
+    if ((await readMarker(this.stateDir, slot)).ok) return false;
+    try {
+      return (await readFile(this.releaseDocumentPath(slot), 'utf8')) === resume.releaseDocument;
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) return false;
+      throw error;
+    }
   }
 
   /**
@@ -418,6 +454,10 @@ async function recover(
       state = { ...state, previousRelease: null };
     } else {
       const marker = await readMarker(stateDir, slot);
+      if (!marker.ok && (await exists(join(slotDirOf(stateDir, slot), 'release.json')))) {
+        actions.push({ type: 'kept_partial_download', slot });
+        continue;
+      }
       reason = marker.ok
         ? `slot ${slot} holds release ${marker.value.releaseId}, staged but never activated`
         : `slot ${slot} holds an unfinished install (${marker.message})`;
@@ -574,5 +614,15 @@ async function removeTempFiles(stateDir: string): Promise<void> {
     for (const name of await readdir(dir)) {
       if (name.startsWith('.') && name.endsWith('.tmp')) await rm(join(dir, name), { force: true });
     }
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (error) {
+    if (isErrno(error, 'ENOENT')) return false;
+    throw error;
   }
 }
