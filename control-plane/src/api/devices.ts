@@ -14,6 +14,7 @@ import {
   listDevices,
   setDeviceLabels,
 } from '../db/devices.js';
+import { fleetSummary } from '../db/device-summary.js';
 import type { Device, EnrollmentToken } from '../db/schema.js';
 import {
   createEnrollmentToken,
@@ -209,6 +210,23 @@ export function deviceRoutes(s: Services): AnyRoute[] {
           next: rows.length === query.limit ? rows[rows.length - 1]!.id : null,
         };
       },
+    }),
+    route({
+      method: 'get',
+      path: '/v1/fleet/summary',
+      summary:
+        'Devices matching a selector counted by online/offline, release, hardware class, label and latest deployment state',
+      tag: 'devices',
+      access: 'viewer',
+      query: z.object({
+        selector: z.string().max(2048).optional(),
+        hardwareClass: z.string().max(63).optional(),
+      }),
+      handler: async ({ query }) =>
+        fleetSummary(s.db, {
+          selector: parseSelector(query.selector ?? ''),
+          ...(query.hardwareClass === undefined ? {} : { hardwareClass: query.hardwareClass }),
+        }),
     }),
     route({
       method: 'get',

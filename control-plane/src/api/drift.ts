@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { MonitorConfigSchema } from '../drift/config.js';
+import { distributionOf } from '../drift/distribution.js';
 import { eventJson, requestJson } from '../drift/events.js';
 import {
   driftOverview,
@@ -16,6 +17,9 @@ import {
 import { RETRAINING_REQUEST_STATUSES } from '../db/schema.js';
 import { httpErrors } from '../http/errors.js';
 import { route, type AnyRoute } from '../http/route.js';
+import { getRelease } from '../db/releases.js';
+import { createReferenceProfiles } from '../server/reference-profiles.js';
+import { healthOf } from '../telemetry/rollups.js';
 import {
   createWebhook,
   CreateWebhookSchema,
@@ -28,8 +32,10 @@ import type { Services } from './services.js';
 
 const MODEL = z.string().min(1).max(63);
 const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
 
 export function driftRoutes(s: Services, wake: { webhooks?: () => void } = {}): AnyRoute[] {
+  const referenceProfile = createReferenceProfiles(s.db, s.artifacts);
   return [
     route({
       method: 'get',
@@ -57,6 +63,60 @@ export function driftRoutes(s: Services, wake: { webhooks?: () => void } = {}): 
         });
         const events = await listDriftEvents(s.db, { model: query.model });
         return { ...overview, events: events.map(eventJson) };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/v1/drift/distribution',
+      summary:
+        "One feature's reference and live distribution, plot-ready: shared histogram bins and CDF quantiles (numeric) or category shares (categorical), from the sketches",
+      tag: 'drift',
+      access: 'viewer',
+      query: z.object({
+        release: z.string().min(1).max(128),
+        feature: z.string().min(1).max(256),
+        cohort: z.string().max(256).optional(),
+        from: z.iso.datetime({ offset: true }).optional(),
+        to: z.iso.datetime({ offset: true }).optional(),
+        bins: z.coerce.number().int().min(1).max(200).default(30),
+      }),
+      handler: async ({ query }) => {
+        const to = query.to ? new Date(query.to) : s.now();
+        const from = query.from ? new Date(query.from) : new Date(to.getTime() - HOUR_MS);
+        if (!(from < to)) throw httpErrors.badRequest('`from` must be before `to`');
+        if (!(await getRelease(s.db, query.release))) {
+          throw httpErrors.notFound(`release ${query.release}`);
+        }
+        const reference = await referenceProfile(query.release);
+        const live = await healthOf(s.db, {
+          releaseId: query.release,
+          from,
+          to,
+          features: [query.feature],
+          ...(query.cohort === undefined ? {} : { cohort: query.cohort }),
+        });
+        const plot = distributionOf(
+          reference?.get(query.feature),
+          live.profile?.get(query.feature),
+          {
+            bins: query.bins,
+          },
+        );
+        if (plot === undefined) {
+          throw httpErrors.notFound(
+            `feature ${query.feature} in the reference or live profile of release ${query.release}`,
+          );
+        }
+        return {
+          releaseId: query.release,
+          feature: query.feature,
+          cohort: query.cohort ?? null,
+          from: from.toISOString(),
+          to: to.toISOString(),
+          liveWindows: live.windows,
+          hasReference: reference !== undefined,
+          ...plot,
+        };
       },
     }),
     route({

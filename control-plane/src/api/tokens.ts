@@ -1,4 +1,4 @@
-/** Operator tokens (`/v1/tokens`) and the audit log (`/v1/audit`). */
+/** Operator tokens (`/v1/tokens`), who the caller is (`/v1/whoami`) and the audit log (`/v1/audit`). */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { newToken } from '../auth/authenticate.js';
@@ -97,6 +97,33 @@ export function tokenRoutes(s: Services): AnyRoute[] {
       handler: async ({ params, audit }) => {
         audit.target = `tokens/${params.id}`;
         return view(await revokeOperatorToken(s.db, params.id, s.now()));
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/v1/whoami',
+      summary: "The calling operator token's name and role (what the dashboard may offer)",
+      tag: 'tokens',
+      access: 'viewer',
+      response: z.object({
+        tokenId: z.string(),
+        name: z.string(),
+        role: z.enum(OPERATOR_ROLES),
+        /** deployer or admin: rollout actions, models, releases. */
+        canDeploy: z.boolean(),
+        /** admin: tokens, webhooks, the audit log, keys. */
+        canAdminister: z.boolean(),
+      }),
+      handler: ({ principal }) => {
+        // `viewer` access already refused device tokens and anonymous callers.
+        if (principal?.kind !== 'operator') throw new Error('unreachable: not an operator');
+        return {
+          tokenId: principal.tokenId,
+          name: principal.name,
+          role: principal.role,
+          canDeploy: principal.role !== 'viewer',
+          canAdminister: principal.role === 'admin',
+        };
       },
     }),
     route({

@@ -7,6 +7,7 @@ import { Hono } from 'hono';
 import { routePath } from 'hono/route';
 import type { Logger } from 'pino';
 import { errorResponse } from './errors.js';
+import { registerDashboard, type DashboardOptions } from './dashboard.js';
 import { buildOpenApi } from './openapi.js';
 import { registerRoutes, type AnyRoute, type RouteDeps } from './route.js';
 
@@ -17,6 +18,8 @@ export interface AppOptions extends RouteDeps {
   readonly version: string;
   /** Readiness: resolves when the database (and broker) answer. */
   readonly health?: () => Promise<Record<string, unknown>>;
+  /** Serve the operator dashboard under `/ui/` (see dashboard.ts); off when absent. */
+  readonly dashboard?: DashboardOptions;
 }
 
 export function createApp(options: AppOptions): Hono {
@@ -90,5 +93,6 @@ export function createApp(options: AppOptions): Hono {
   app.get('/v1/openapi.json', (c) => c.json(openapi));
 
   registerRoutes(app, options.routes, options);
+  if (options.dashboard !== undefined) registerDashboard(app, options.dashboard);
   return app;
 }

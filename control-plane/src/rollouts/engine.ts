@@ -76,8 +76,11 @@ export interface TickReport {
 export interface RolloutEngine {
   /** One scheduler step at `now` (default: the current time). Calls never overlap. */
   tick(now?: Date): Promise<TickReport>;
-  /** Tick every `intervalMs` until the returned stop function is called (it waits for the tick). */
-  start(intervalMs: number): () => Promise<void>;
+  /**
+   * Tick every `intervalMs` until the returned stop function is called (it waits for the tick).
+   * `onReport` sees every tick's report (e.g. to tell event-stream subscribers what changed).
+   */
+  start(intervalMs: number, onReport?: (report: TickReport) => void): () => Promise<void>;
 }
 
 function messageOf(err: unknown): string {
@@ -231,12 +234,19 @@ export function createRolloutEngine(options: RolloutEngineOptions): RolloutEngin
     return run;
   }
 
-  function start(intervalMs: number): () => Promise<void> {
+  function start(intervalMs: number, onReport?: (report: TickReport) => void): () => Promise<void> {
     let stopped = false;
     let timer: NodeJS.Timeout | undefined;
     const loop = (): void => {
       timer = setTimeout(() => {
         void tick()
+          .then((report) => {
+            try {
+              onReport?.(report);
+            } catch (err) {
+              logger?.warn({ err }, 'rollout tick report listener threw');
+            }
+          })
           .catch((err: unknown) => {
             logger?.error({ err }, 'rollout engine tick failed');
           })

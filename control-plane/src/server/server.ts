@@ -17,6 +17,7 @@ import { ensureAdminToken } from '../auth/bootstrap.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../broker/embedded.js';
 import type { ServerConfig } from '../config.js';
 import { appendAudit } from '../db/audit.js';
+import type { DriftEvent } from '../db/schema.js';
 import { openDatabase, type OpenedDatabase } from '../db/open.js';
 import { createApp } from '../http/app.js';
 import { Keyring } from '../keys/keyring.js';
@@ -33,7 +34,7 @@ import { createDirectivePublisher } from './directives.js';
 import { EventBus } from './events.js';
 import { createHealthSource } from './health-source.js';
 import { SCHEDULER_LOCK_KEY, startLeadership, type Leadership } from './leadership.js';
-import { createRolloutEngine, type RolloutEngine } from '../rollouts/engine.js';
+import { createRolloutEngine, type RolloutEngine, type TickReport } from '../rollouts/engine.js';
 import { recordDeploymentReport } from '../rollouts/reports.js';
 import { buildRelease } from '../releases/build-release.js';
 import { allRoutes } from './routes.js';
@@ -223,8 +224,26 @@ export async function startServer(
       logger,
       metrics,
       referenceProfile: createReferenceProfiles(db, artifacts),
-      onChanges: () => {
+      onChanges: (changes) => {
         dispatcher.notify();
+        const brief = (e: DriftEvent) => ({
+          id: e.id,
+          model: e.modelName,
+          releaseId: e.releaseId,
+          cohort: e.cohort,
+          featureSet: e.featureSet,
+          feature: e.feature,
+          status: e.status,
+        });
+        for (const e of changes.opened) events.emit({ type: 'drift.opened', data: brief(e) });
+        for (const e of changes.updated) events.emit({ type: 'drift.updated', data: brief(e) });
+        for (const e of changes.resolved) events.emit({ type: 'drift.resolved', data: brief(e) });
+        for (const r of changes.retrainingRequests) {
+          events.emit({
+            type: 'retraining.requested',
+            data: { id: r.id, model: r.modelName, releaseId: r.releaseId, cohort: r.cohort },
+          });
+        }
       },
     });
 
@@ -257,13 +276,23 @@ export async function startServer(
         }),
       health: createHealthSource(db),
     });
+    /** Tell event-stream subscribers (the dashboard) which rollouts a scheduler tick changed. */
+    const emitTick = (report: TickReport) => {
+      const changed = report.rollouts.filter((r) => r.applied.length > 0).map((r) => r.rolloutId);
+      if (changed.length > 0 || report.rollbacks.length > 0) {
+        events.emit({
+          type: 'rollout.tick',
+          data: { rollouts: changed, rollbacks: report.rollbacks, published: report.published },
+        });
+      }
+    };
     // Only the leader runs the loops (see leadership.ts); HTTP, ingest and MQTT run everywhere.
     let stopEngine: (() => Promise<void>) | undefined;
     const duties = {
       start() {
         dispatcher.start();
         evaluator.start();
-        stopEngine = engine.start(1000);
+        stopEngine = engine.start(1000, emitTick);
       },
       async stop() {
         const stop = stopEngine;
@@ -285,15 +314,7 @@ export async function startServer(
       if (!leader.isLeader()) return;
       engine.tick().then(
         (report) => {
-          if (report.rollouts.length > 0 || report.rollbacks.length > 0) {
-            events.emit({
-              type: 'rollout.tick',
-              data: {
-                rollouts: report.rollouts.map((r) => r.rolloutId),
-                published: report.published,
-              },
-            });
-          }
+          emitTick(report);
         },
         (err: unknown) => {
           logger.warn({ err }, 'rollout tick failed');
@@ -311,6 +332,7 @@ export async function startServer(
       logger,
       metrics,
       version: VERSION,
+      dashboard: {},
       authenticate: authenticator,
       audit: async (r) => {
         await appendAudit(db, {
