@@ -2,6 +2,7 @@ export * from './errors.js';
 export * from './topics.js';
 export type * from './sketches/types.js';
 export * from './deployment.js';
+export * from './error-guide.js';
 export * from './metrics.js';
 export * from './profiles/feature-spec.js';
 export * from './onnx/element-type.js';
