@@ -167,6 +167,10 @@ describe('renderInstallInstructions', () => {
   it('gives the configuration to the service user and copies the unit only when it is elsewhere', () => {
     const elsewhere = renderInstallInstructions({ ...options, unitPath: '/tmp/u/agent.service' });
     expect(elsewhere).toContain('sudo chown edgefleet:edgefleet /etc/edgefleet/agent.json');
+    // enroll (as root) makes the directory 0700: the service user must be able to enter it.
+    expect(elsewhere).toContain(
+      'sudo chown root:edgefleet /etc/edgefleet && sudo chmod 0750 /etc/edgefleet',
+    );
     expect(elsewhere).toContain(
       'sudo cp /tmp/u/agent.service /etc/systemd/system/edgefleet-agent.service',
     );

@@ -6,7 +6,7 @@
  * The sandbox deliberately leaves `/dev` alone (no PrivateDevices=): execution providers need the
  * accelerator device nodes (/dev/nvidia*, /dev/dri, NPUs).
  */
-import { isAbsolute } from 'node:path';
+import { dirname, isAbsolute } from 'node:path';
 
 export const DEFAULT_UNIT_NAME = 'edgefleet-agent';
 
@@ -129,6 +129,8 @@ export function renderInstallInstructions(
     `# 2. Its state directory, writable by that user only, and its configuration, readable by it only:`,
     `sudo install -d -o ${user} -g ${group} -m 0750 ${shellQuote(options.stateDir)}`,
     `sudo chown -R ${user}:${group} ${shellQuote(options.stateDir)}`,
+    // `enroll` run as root creates the configuration's directory 0700: the user must reach the file.
+    `sudo chown root:${group} ${shellQuote(dirname(options.configPath))} && sudo chmod 0750 ${shellQuote(dirname(options.configPath))}`,
     `sudo chown ${user}:${group} ${shellQuote(options.configPath)} && sudo chmod 0600 ${shellQuote(options.configPath)}`,
     unitPath === installed
       ? `# 3. The unit file is in place: ${installed}`
