@@ -9,6 +9,7 @@ import {
   signRoot,
   TRUST_ROOT_TOPIC,
   updateRoot,
+  type Root,
   type SigningKey,
 } from '@edgefleet/protocol';
 import { readdir, readFile } from 'node:fs/promises';
@@ -81,10 +82,27 @@ describe('trust root', () => {
     expect(msg.retain).toBe(true);
     const decoded = decodeMessage('trust_root', enc(msg.payload));
     expect(decoded.ok && decoded.value.roots).toEqual([signed]);
-    // The online root key is no longer in the root role: it cannot rotate on its own any more.
-    await expect(api.services.keyring.rotate('deploy')).rejects.toMatchObject({
-      code: 'EF_SIGNATURE_INVALID',
+
+    // The root is offline now: rotating the deploy key drafts root 3 for the offline holders to sign.
+    const rotate = await api.call('POST', '/v1/trust/rotate', {
+      token: api.adminToken,
+      body: { role: 'deploy' },
     });
+    expect(rotate.status).toBe(200);
+    const drafted = (await rotate.json()) as {
+      version: number;
+      keyid: string;
+      published: boolean;
+      draft: { signed: Root; signatures: unknown[] };
+    };
+    expect(drafted).toMatchObject({ version: 3, published: false, draft: { signatures: [] } });
+    expect(drafted.draft.signed.roles.deploy.keyids).toEqual([drafted.keyid]);
+    expect(api.services.keyring.currentRoot().version).toBe(2); // nothing published yet
+    const root3 = canonicalize(signRoot(drafted.draft.signed, [offline[0]!, offline[1]!]));
+    const pushed = await api.call('POST', '/v1/trust/root', { token: api.adminToken, body: root3 });
+    expect(pushed.status, await pushed.clone().text()).toBe(200);
+    // The control plane holds the new deploy key and signs with it.
+    expect(api.services.keyring.signingKeys('deploy').map((k) => k.keyid)).toEqual([drafted.keyid]);
   });
 
   it('refuses root N+1 that the new keys did not sign (422), and non-canonical bytes (400)', async () => {

@@ -73,17 +73,27 @@ export function trustRoutes(s: Services): AnyRoute[] {
       method: 'post',
       path: '/v1/trust/rotate',
       summary:
-        'Rotate the online release or deploy key with the root keys this control plane holds',
+        'Rotate the online release or deploy key: a new key and root N+1 listing it, published at once ' +
+        'when this control plane holds the root keys, else returned unsigned (published: false, ' +
+        'draft) for the offline root key holders to sign and push with POST /v1/trust/root',
       tag: 'trust',
       access: 'admin',
       audit: 'trust.rotate',
       body: z.strictObject({ role: z.enum(['release', 'deploy']) }),
       handler: async ({ body, audit }) => {
-        const accepted = await keyring.rotate(body.role);
-        audit.target = `trust/root/${accepted.version}`;
-        audit.details = { role: body.role };
+        const rotated = await keyring.rotate(body.role);
+        audit.target = `trust/root/${rotated.version}`;
+        audit.details = { role: body.role, keyid: rotated.keyid, published: rotated.published };
+        if (!rotated.published) {
+          return {
+            version: rotated.version,
+            keyid: rotated.keyid,
+            published: false,
+            draft: { signed: rotated.draft, signatures: [] },
+          };
+        }
         await publishTrustRoot(s);
-        return { version: accepted.version };
+        return { version: rotated.version, keyid: rotated.keyid, published: true };
       },
     }),
   ];

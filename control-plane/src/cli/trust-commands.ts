@@ -165,9 +165,30 @@ export async function trustCommand(ctx: CliContext, sub: string | undefined): Pr
     }
     case 'rotate': {
       const role = required(ctx, 'role');
-      const r = await api.request<{ version: number }>('POST', '/v1/trust/rotate', { role });
-      ctx.out.result(r, () => {
-        ctx.out.line(`rotated the ${role} key: trust root version ${r.version} published`);
+      const r = await api.request<{
+        version: number;
+        keyid: string;
+        published: boolean;
+        draft?: Envelope<Root>;
+      }>('POST', '/v1/trust/rotate', { role });
+      if (r.published || r.draft === undefined) {
+        ctx.out.result(r, () => {
+          ctx.out.line(`rotated the ${role} key: trust root version ${r.version} published`);
+        });
+        return;
+      }
+      // The root is offline: write the draft for the key ceremony.
+      const out = resolve(str(ctx.flags.out) ?? `root-${r.version}.draft.json`);
+      await writeFile(out, canonicalize(r.draft) + '\n');
+      ctx.out.result({ ...r, draft: out }, () => {
+        ctx.out.line(
+          `created a new ${role} key (${r.keyid}); the root keys are offline, so root version ${r.version} ` +
+            `that lists it was written unsigned to ${out}`,
+        );
+        ctx.out.line(
+          `next: edgefleet keys sign-root --draft ${out} --key <root key file> ... --out root-${r.version}.json ` +
+            `(a threshold of the current root keys), then: edgefleet trust push root-${r.version}.json`,
+        );
       });
       return;
     }

@@ -39,6 +39,20 @@ const DAY_MS = 86_400_000;
 /** Lifetime of a root the control plane signs itself. */
 export const ROOT_LIFETIME_MS = 365 * DAY_MS;
 
+/**
+ * What `rotate` did: published root N+1 (the root keys are held here), or, with an offline root,
+ * created the new key and drafted root N+1 for the offline key holders to sign.
+ */
+export type RotationResult =
+  | { readonly published: true; readonly version: number; readonly keyid: string }
+  | {
+      readonly published: false;
+      readonly version: number;
+      readonly keyid: string;
+      /** Root N+1, unsigned: `edgefleet keys sign-root --draft` signs it, `trust push` uploads it. */
+      readonly draft: Root;
+    };
+
 export interface CurrentRoot {
   readonly version: number;
   /** The signed envelope, canonical JSON text (what devices pin and verify). */
@@ -206,8 +220,9 @@ export class Keyring {
    * root N+1 listing it, signed by the current root keys. The deploy-key rotation is the recovery from a
    * fast-forward attack: devices reset their directive counter when the deploy role changes.
    */
-  async rotate(role: 'release' | 'deploy'): Promise<CurrentRoot> {
-    const rootKeys = this.signingKeys('root');
+  async rotate(role: 'release' | 'deploy'): Promise<RotationResult> {
+    const rootRole = this.current.root.roles.root;
+    const heldRoot = rootRole.keyids.filter((id) => this.held.has(id)).length;
     const key = generateSigningKey();
     const old = this.current.root;
     const pub = (id: string) => old.keys[id]!;
@@ -225,6 +240,18 @@ export class Keyring {
       },
     });
     await this.storeKey(role, key);
-    return this.acceptRoot(new TextEncoder().encode(canonicalize(signRoot(next, rootKeys))));
+    if (heldRoot < rootRole.threshold) {
+      // The root is offline: the new key waits here (held, in no role yet) for root N+1 to be
+      // signed offline and pushed; acceptRoot then starts signing with it.
+      this.options.logger.info(
+        { role, keyid: key.keyid, version: next.version },
+        'new key created; root N+1 that lists it must be signed offline and pushed',
+      );
+      return { published: false, version: next.version, keyid: key.keyid, draft: next };
+    }
+    const accepted = await this.acceptRoot(
+      new TextEncoder().encode(canonicalize(signRoot(next, this.signingKeys('root')))),
+    );
+    return { published: true, version: accepted.version, keyid: key.keyid };
   }
 }
