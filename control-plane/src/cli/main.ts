@@ -24,23 +24,25 @@ const REPEATABLE = new Set(['key', 'label']);
 
 export const USAGE = `edgefleet — deploy ONNX models to edge fleets
 
-  edgefleet server [--data-dir D] [--host H] [--http-port N] [--mqtt-port N] [--database-url U] [--mqtt-url U]
-                   [--device-mqtt-url U] [--public-url U] [--shared-subscription-group G] [--leader-poll-ms N] [--log-level L]
+  edgefleet server [--data-dir D] [--host H] [--http-port N] [--mqtt-host H] [--mqtt-port N] [--database-url U] [--mqtt-url U]
+                   [--device-mqtt-url U] [--public-url U] [--max-upload-mb N] [--shared-subscription-group G] [--leader-poll-ms N]
+                   [--log-level L]
   edgefleet login --server URL --token T
   edgefleet models push NAME FILE [--reference data.csv] [--version V] [--metadata JSON] [--feature-spec FILE]
   edgefleet models list | versions NAME
   edgefleet releases create --model M --version V [--hw a,b] [--eps a,b] [--expires 90d] [--no-health-check]
   edgefleet releases list [--model M]
   edgefleet rollouts create --release R [--selector 'site=berlin'] [--waves 1%,10%,50%,100%] [--spread-by hardwareClass,site] [--soak 10m] [--min-inferences N]
-      [--min-success 0.95] [--rate 60] [--budget 50] [--timeout 30m] [--on-failure pause|abort] [--approval first|between|both] [--draft]
-  edgefleet rollouts list [--state S] | status ID [--watch] | start|approve|pause|resume|cancel|abort|promote|retry ID
-  edgefleet devices list [--selector 'site=berlin,hw in (jetson,rpi5)'] | label ID k=v... | decommission ID
+      [--min-success 0.95] [--rate 60] [--budget 50] [--timeout 30m] [--on-failure pause|abort] [--approval first|between|both]
+      [--baseline RELEASE] [--draft]
+  edgefleet rollouts list [--state S] | status ID [--watch [--interval MS]] | start|approve|pause|resume|cancel|abort|promote|retry ID
+  edgefleet devices list [--selector 'site=berlin,hw in (jetson,rpi5)'] [--status S] | label ID k=v... | decommission ID
   edgefleet tokens create --name N --role viewer|deployer|admin [--expires 90d] | list | revoke ID
   edgefleet enrollment-tokens create [--label k=v]... [--max-uses N] [--expires 24h] | list
   edgefleet audit
   edgefleet keys init --threshold M --keys N --out DIR
-  edgefleet keys sign-root (--current root.json --root-keys pub.json [--threshold M] | --draft root.json) --key K... [--out F]
-  edgefleet trust root | push FILE | rotate --role release|deploy
+  edgefleet keys sign-root (--current root.json --root-keys pub.json [--threshold M] [--expires 365d] | --draft root.json) --key K... [--out F]
+  edgefleet trust root | push FILE | rotate --role release|deploy [--out draft.json (offline root)]
   edgefleet broker mosquitto-config --out DIR [--device-port 8883] [--control-plane-port 1884]
 
 Global: --server URL, --token T, --json`;

@@ -94,6 +94,9 @@ export async function brokerCommand(ctx: CliContext, sub: string | undefined): P
         );
       }
       ctx.out.line(
+        `the password and ACL files are 0600: Mosquitto started as root reads them as its own user, so first: sudo chown mosquitto: ${join(out, '*')}`,
+      );
+      ctx.out.line(
         `run: mosquitto -c ${join(out, 'mosquitto.conf')}; start the server with MQTT_URL=mqtt://127.0.0.1:${str(ctx.flags['control-plane-port']) ?? 1884}`,
       );
     });
