@@ -3,6 +3,7 @@
  * (in-process, free ports), run until SIGTERM, status, install-service, and the errors of each.
  * The CLI runs as a child process from the built dist/ (`npm test` builds first).
  */
+import { createHash } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -129,6 +130,35 @@ describe('edgefleet-agent enroll', () => {
     expect(after.deviceId).toBe('again-2');
     // Written explicitly: the default loopback port.
     expect(after.localApi).toEqual({ host: '127.0.0.1', port: 8181 });
+  });
+
+  it('pins the root named by --root-sha256, and refuses another before using the token', async () => {
+    const rootText = cp.server.services.keyring.currentRoot().text;
+    const sha256 = createHash('sha256').update(rootText).digest('hex');
+    const token = await cp.enrollmentToken({}, 1);
+    const args = (stateDir: string, pin: string) => [
+      'enroll',
+      '--server',
+      cp.url,
+      '--token',
+      token,
+      '--state-dir',
+      stateDir,
+      '--root-sha256',
+      pin,
+    ];
+    const wrong = await agentCli(args(join(dir, 'pin-wrong'), 'ab'.repeat(32)));
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain(`error EF_ROOT_MISMATCH: the control plane at ${cp.url}`);
+    expect(wrong.stderr).toContain(sha256);
+    await expect(stat(join(dir, 'pin-wrong', 'root.json'))).rejects.toThrow(/ENOENT/);
+    // The single use of the token is still there for the right pin (upper case is fine too).
+    const right = await agentCli(args(join(dir, 'pin-right'), sha256.toUpperCase()));
+    expect(right.code, right.stderr).toBe(0);
+    expect(await readFile(join(dir, 'pin-right', 'root.json'), 'utf8')).toBe(rootText);
+    const bad = await agentCli(args(join(dir, 'pin-bad'), 'not-hex'));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--root-sha256 must be 64 hex digits');
   });
 
   it('answers an unknown enrollment token with EF_UNAUTHORIZED, a hint and exit code 1', async () => {

@@ -2,6 +2,7 @@
  * The operator CLI against a real `edgefleet server` (in-process, free ports, temp data dir). The CLI
  * runs as a child process from the built dist/ (`npm test` builds first), as an operator would run it.
  */
+import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -205,5 +206,43 @@ describe('edgefleet CLI', () => {
     const pushed = await cli('trust', 'push', draft);
     expect(pushed.code, pushed.stderr).toBe(0);
     expect(server.services.keyring.currentRoot().version).toBe(2);
+
+    // The hash devices pin at enrollment (edgefleet-agent enroll --root-sha256).
+    const hash = await cli('trust', 'root', '--sha256');
+    expect(hash.stdout.trim()).toBe(
+      createHash('sha256').update(server.services.keyring.currentRoot().text).digest('hex'),
+    );
+
+    // With the root offline, rotating the deploy key writes root 3 unsigned for the key holders.
+    const draft3 = join(dir, 'root-3.draft.json');
+    const rotated = await cli('trust', 'rotate', '--role', 'deploy', '--out', draft3);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect(rotated.stdout).toContain('keys sign-root --draft');
+    const root3 = join(dir, 'root-3.json');
+    for (const [from, key] of [
+      [draft3, 'root-key-1.json'],
+      [root3, 'root-key-2.json'],
+    ] as const) {
+      const s = await cli(
+        'keys',
+        'sign-root',
+        '--draft',
+        from,
+        '--key',
+        join(keysDir, key),
+        '--out',
+        root3,
+      );
+      expect(s.code, s.stderr).toBe(0);
+    }
+    const deployBefore = server.services.keyring.currentRoot().root.roles.deploy.keyids;
+    const pushed3 = await cli('trust', 'push', root3);
+    expect(pushed3.code, pushed3.stderr).toBe(0);
+    const after = server.services.keyring.currentRoot();
+    expect(after.version).toBe(3);
+    expect(after.root.roles.deploy.keyids).not.toEqual(deployBefore);
+    expect(server.services.keyring.signingKeys('deploy').map((k) => k.keyid)).toEqual(
+      after.root.roles.deploy.keyids,
+    );
   });
 });

@@ -79,6 +79,8 @@ export const ERROR_ACTIONS: { readonly [C in ErrorCode]: string } = {
     'The upload is not an ONNX model onnxruntime can load: re-export it, and check its opset against the onnxruntime the control plane bundles.',
   EF_DATABASE_UNAVAILABLE:
     'Check DATABASE_URL, that PostgreSQL is up and reachable, and the server log; with PGlite, that no other process has the data directory open.',
+  EF_ROOT_MISMATCH:
+    'Do not enroll: compare `edgefleet trust root --sha256` on the control plane with the `--root-sha256` given to `edgefleet-agent enroll`. A difference means a wrong server URL, a root rotated since you copied the hash (copy it again), or someone in the middle.',
   EF_INTERNAL:
     'An unexpected error: the server or agent log has the details (search for the request path or the device id). Report it if it repeats.',
 };

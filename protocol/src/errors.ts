@@ -45,6 +45,8 @@ export const ERROR_CODES = {
   EF_INVALID_MODEL: 'The file is not a valid ONNX model that onnxruntime can load.',
   EF_DATABASE_UNAVAILABLE:
     'The database cannot be reached or migrated; check DATABASE_URL and the server log.',
+  EF_ROOT_MISMATCH:
+    'The trust root offered at enrollment is not the one this device was told to pin (sha256 differs).',
   EF_INTERNAL: 'An unexpected internal error; the log has the details.',
 } as const;
 

@@ -9,6 +9,7 @@
  * to the old identity (a kept directive counter would refuse the new control plane's directives as
  * replays; a kept telemetry sequence would be deduplicated away).
  */
+import { createHash } from 'node:crypto';
 import { access, mkdir, rm } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { initTrustState } from '@edgefleet/protocol';
@@ -55,6 +56,7 @@ const FLAGS: FlagSpec = {
   'no-local-api': { type: 'boolean' },
   'execution-providers': { type: 'string' },
   'telemetry-interval': { type: 'string' },
+  'root-sha256': { type: 'string' },
   force: { type: 'boolean' },
   json: { type: 'boolean' },
 };
@@ -84,6 +86,15 @@ export async function enrollCommand(
       'create one on the control plane: `edgefleet enrollment-tokens create`',
     );
   }
+  const expectedRoot = (stringFlag(flags, 'root-sha256') ?? io.env.EDGEFLEET_ROOT_SHA256)
+    ?.trim()
+    .toLowerCase();
+  if (expectedRoot !== undefined && !/^[0-9a-f]{64}$/.test(expectedRoot)) {
+    throw CliError.usage(
+      'enroll: --root-sha256 must be 64 hex digits',
+      'print it on the control plane: `edgefleet trust root --sha256`',
+    );
+  }
   const stateDir = resolve(io.cwd, stringFlag(flags, 'state-dir') ?? defaultStateDir(io.cwd));
   const configFlag = stringFlag(flags, 'config');
   const configPath =
@@ -106,6 +117,11 @@ export async function enrollCommand(
 
   const paths = statePaths(stateDir);
   await refuseExisting(configPath, paths, force);
+  if (expectedRoot !== undefined) {
+    // Check before enrolling, so a wrong server does not take a use of the token.
+    const served = await fetchRootSha256(server, deps.fetch ?? fetch);
+    if (served !== undefined) checkRoot(server, served, expectedRoot);
+  }
   const facts = await (deps.detectFacts ?? detectOrtFacts)();
   const deviceId = stringFlag(flags, 'device-id');
   const enrolled = await enrollDevice({
@@ -119,6 +135,8 @@ export async function enrollCommand(
   });
 
   const rootBytes = new TextEncoder().encode(enrolled.trustRoot);
+  // Without a pin the first root is trusted on first use; with one, only the root the operator named.
+  if (expectedRoot !== undefined) checkRoot(server, sha256Hex(rootBytes), expectedRoot);
   const root = initTrustState(rootBytes);
   if (!root.ok) {
     throw new CliError(
@@ -309,4 +327,28 @@ function loopbackWarning(server: string, mqttUrl: string): string | undefined {
     return undefined;
   }
   return undefined;
+}
+
+const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+/** Refuse a trust root other than the one the operator pinned with `--root-sha256`. */
+function checkRoot(server: string, actual: string, expected: string): void {
+  if (actual === expected) return;
+  throw new CliError(
+    'EF_ROOT_MISMATCH',
+    `the control plane at ${server} offers a trust root with sha256 ${actual}, not the ${expected} ` +
+      'this device was told to pin; nothing was written',
+    'check the server URL and `edgefleet trust root --sha256` on the control plane (a rotated root has a new hash)',
+  );
+}
+
+/** sha256 of the control plane's current root (public route), or undefined if it cannot be read. */
+async function fetchRootSha256(server: string, fetchFn: typeof fetch): Promise<string | undefined> {
+  try {
+    const res = await fetchFn(`${server.replace(/\/+$/, '')}/v1/trust/root`);
+    if (!res.ok) return undefined;
+    return sha256Hex(new Uint8Array(await res.arrayBuffer()));
+  } catch {
+    return undefined; // enrollment itself reports the unreachable server
+  }
 }

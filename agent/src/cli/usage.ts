@@ -16,6 +16,8 @@ export const ENROLL_USAGE = `edgefleet-agent enroll --server URL --token T [opti
   --no-local-api              no local inference API
   --execution-providers a,b   in order of preference (default cpu; cpu is always the last resort)
   --telemetry-interval SEC    seconds per telemetry window (default 10)
+  --root-sha256 HEX           pin this trust root (from \`edgefleet trust root --sha256\`; or
+                              EDGEFLEET_ROOT_SHA256); without it the first root offered is trusted
   --force                     enroll again: the device starts over (its old state is removed)
   --json                      print the result as JSON`;
 

@@ -19,7 +19,7 @@ import { brokerCommand, serverCommand } from './server-command.js';
 import { keysCommand, trustCommand } from './trust-commands.js';
 import { EdgefleetError } from '@edgefleet/protocol';
 
-const BOOLEAN_FLAGS = new Set(['json', 'help', 'no-health-check', 'watch', 'draft']);
+const BOOLEAN_FLAGS = new Set(['json', 'help', 'no-health-check', 'watch', 'draft', 'sha256']);
 const REPEATABLE = new Set(['key', 'label']);
 
 export const USAGE = `edgefleet — deploy ONNX models to edge fleets
@@ -42,7 +42,7 @@ export const USAGE = `edgefleet — deploy ONNX models to edge fleets
   edgefleet audit
   edgefleet keys init --threshold M --keys N --out DIR
   edgefleet keys sign-root (--current root.json --root-keys pub.json [--threshold M] [--expires 365d] | --draft root.json) --key K... [--out F]
-  edgefleet trust root | push FILE | rotate --role release|deploy [--out draft.json (offline root)]
+  edgefleet trust root [--sha256] | push FILE | rotate --role release|deploy [--out draft.json (offline root)]
   edgefleet broker mosquitto-config --out DIR [--device-port 8883] [--control-plane-port 1884]
 
 Global: --server URL, --token T, --json`;

@@ -6,6 +6,7 @@
  *   edgefleet keys sign-root --draft root-2.json --key ... --out root-2.json   (add signatures)
  *   edgefleet trust root | push FILE | rotate --role deploy
  */
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
@@ -145,6 +146,14 @@ export async function trustCommand(ctx: CliContext, sub: string | undefined): Pr
   switch (sub) {
     case 'root': {
       const r = await api.request<{ signed: Root }>('GET', '/v1/trust/root');
+      if (ctx.flags.sha256 === true) {
+        // What devices pin at enrollment (`edgefleet-agent enroll --root-sha256`): the canonical bytes.
+        const sha256 = createHash('sha256').update(canonicalize(r)).digest('hex');
+        ctx.out.result({ version: r.signed.version, sha256 }, () => {
+          ctx.out.line(sha256);
+        });
+        return;
+      }
       ctx.out.result(r, () => {
         ctx.out.line(JSON.stringify(r));
       });

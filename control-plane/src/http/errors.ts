@@ -31,6 +31,7 @@ const STATUS: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
   EF_INCOMPATIBLE: 422,
   EF_DISK_FULL: 507,
   EF_DATABASE_UNAVAILABLE: 503,
+  EF_ROOT_MISMATCH: 422,
 };
 
 /** The HTTP status for an error code (500 for anything not a client error). */
