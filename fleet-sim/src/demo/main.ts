@@ -203,14 +203,15 @@ async function main(): Promise<number> {
     step('summary');
     process.stdout.write(
       [
+        `  dashboard:  ${server.httpUrl}/ui/ (sign in with the admin token${values.keep ? '' : '; use --keep to look'})`,
         `  API:        ${server.httpUrl}/v1 (OpenAPI: ${server.httpUrl}/v1/openapi.json)`,
         `  metrics:    ${server.httpUrl}/metrics`,
         `  MQTT:       ${server.mqttUrl}`,
         `  admin token: ${join(dataDir, 'admin-token')}`,
         `  release:    ${release.releaseId}`,
         `  fleet:      ${DEVICES} devices (selector ${sim.selector}): ${server.httpUrl}/v1/devices`,
-        `  rollout:    ${server.httpUrl}/v1/rollouts/${rolloutId}`,
-        `  drift:      ${server.httpUrl}/v1/drift?model=sensor-health`,
+        `  rollout:    ${server.httpUrl}/v1/rollouts/${rolloutId} (dashboard: ${server.httpUrl}/ui/#/rollouts/${rolloutId})`,
+        `  drift:      ${server.httpUrl}/v1/drift?model=sensor-health (dashboard: ${server.httpUrl}/ui/#/drift)`,
         `  retraining: ${server.httpUrl}/v1/retraining-requests`,
         `  finished in ${elapsed()}`,
       ].join('\n') + '\n',
