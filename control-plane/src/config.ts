@@ -5,6 +5,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { EdgefleetError } from '@edgefleet/protocol';
+import { DEFAULT_RETENTION } from './server/retention.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
@@ -46,6 +47,21 @@ export const ServerConfigSchema = z.strictObject({
     .optional(),
   /** How often a follower replica tries to become the scheduler leader (PostgreSQL only). */
   leaderPollMs: z.coerce.number().int().min(100).max(60_000),
+  /** Retention in days (see server/retention.ts): per-device telemetry windows. */
+  deviceWindowRetentionDays: z.coerce
+    .number()
+    .min(1 / 24)
+    .max(36_500),
+  /** Merged release x cohort x window aggregates (drift monitors, release rollups). */
+  aggregateRetentionDays: z.coerce
+    .number()
+    .min(1 / 24)
+    .max(36_500),
+  /** Drift metric series and resolved drift events. */
+  driftRetentionDays: z.coerce
+    .number()
+    .min(1 / 24)
+    .max(36_500),
 });
 
 export type ServerConfig = z.infer<typeof ServerConfigSchema>;
@@ -78,6 +94,21 @@ export function loadServerConfig(
     sharedSubscriptionGroup:
       pick('sharedSubscriptionGroup', 'EDGEFLEET_SHARED_SUBSCRIPTION_GROUP') || undefined,
     leaderPollMs: pick('leaderPollMs', 'EDGEFLEET_LEADER_POLL_MS', 3000),
+    deviceWindowRetentionDays: pick(
+      'deviceWindowRetentionDays',
+      'EDGEFLEET_DEVICE_WINDOW_RETENTION_DAYS',
+      DEFAULT_RETENTION.deviceWindowDays,
+    ),
+    aggregateRetentionDays: pick(
+      'aggregateRetentionDays',
+      'EDGEFLEET_AGGREGATE_RETENTION_DAYS',
+      DEFAULT_RETENTION.aggregateDays,
+    ),
+    driftRetentionDays: pick(
+      'driftRetentionDays',
+      'EDGEFLEET_DRIFT_RETENTION_DAYS',
+      DEFAULT_RETENTION.driftHistoryDays,
+    ),
   };
   const parsed = ServerConfigSchema.safeParse(raw);
   if (!parsed.success) {

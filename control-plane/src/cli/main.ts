@@ -26,7 +26,7 @@ export const USAGE = `edgefleet — deploy ONNX models to edge fleets
 
   edgefleet server [--data-dir D] [--host H] [--http-port N] [--mqtt-host H] [--mqtt-port N] [--database-url U] [--mqtt-url U]
                    [--device-mqtt-url U] [--public-url U] [--max-upload-mb N] [--shared-subscription-group G] [--leader-poll-ms N]
-                   [--log-level L]
+                   [--device-window-retention-days 7] [--aggregate-retention-days 90] [--drift-retention-days 90] [--log-level L]
   edgefleet login --server URL --token T
   edgefleet models push NAME FILE [--reference data.csv] [--version V] [--metadata JSON] [--feature-spec FILE]
   edgefleet models list | versions NAME

@@ -23,6 +23,9 @@ function serverFlags(ctx: CliContext) {
     deviceMqttUrl: str(ctx.flags['device-mqtt-url']),
     sharedSubscriptionGroup: str(ctx.flags['shared-subscription-group']),
     leaderPollMs: str(ctx.flags['leader-poll-ms']),
+    deviceWindowRetentionDays: str(ctx.flags['device-window-retention-days']),
+    aggregateRetentionDays: str(ctx.flags['aggregate-retention-days']),
+    driftRetentionDays: str(ctx.flags['drift-retention-days']),
     logLevel: str(ctx.flags['log-level']),
     maxUploadBytes:
       str(ctx.flags['max-upload-mb']) === undefined

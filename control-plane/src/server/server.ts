@@ -27,13 +27,14 @@ import { connectControlPlaneClient, type ControlPlaneClient } from './broker-lin
 import { DriftEvaluator } from '../drift/evaluator.js';
 import { TelemetryIngest } from '../telemetry/ingest.js';
 import { WebhookDispatcher } from '../webhooks/dispatcher.js';
-import { markRetrainingRequestDelivered } from '../drift/store.js';
+import { markRetrainingRequestDelivered, pruneDriftHistory } from '../drift/store.js';
 import { createReferenceProfiles } from './reference-profiles.js';
 import { subscribeDeviceTopics } from './device-messages.js';
 import { createDirectivePublisher } from './directives.js';
 import { EventBus } from './events.js';
 import { createHealthSource } from './health-source.js';
 import { SCHEDULER_LOCK_KEY, startLeadership, type Leadership } from './leadership.js';
+import { RetentionLoop } from './retention.js';
 import { createRolloutEngine, type RolloutEngine, type TickReport } from '../rollouts/engine.js';
 import { recordDeploymentReport } from '../rollouts/reports.js';
 import { buildRelease } from '../releases/build-release.js';
@@ -286,12 +287,27 @@ export async function startServer(
         });
       }
     };
+    const retention = new RetentionLoop({
+      policy: {
+        deviceWindowDays: config.deviceWindowRetentionDays,
+        aggregateDays: config.aggregateRetentionDays,
+        driftHistoryDays: config.driftRetentionDays,
+      },
+      targets: {
+        telemetry: async (deviceWindows, aggregates) => ({
+          ...(await ingest.pruneOlderThan(deviceWindows, aggregates)),
+        }),
+        driftHistory: (before) => pruneDriftHistory(db, before),
+      },
+      logger,
+    });
     // Only the leader runs the loops (see leadership.ts); HTTP, ingest and MQTT run everywhere.
     let stopEngine: (() => Promise<void>) | undefined;
     const duties = {
       start() {
         dispatcher.start();
         evaluator.start();
+        retention.start();
         stopEngine = engine.start(1000, emitTick);
       },
       async stop() {
@@ -302,6 +318,7 @@ export async function startServer(
             'rollout engine': stop?.() ?? Promise.resolve(),
             'drift evaluator': evaluator.stop(),
             'webhook dispatcher': dispatcher.stop(),
+            retention: retention.stop(),
           },
           logger,
         );
