@@ -157,6 +157,65 @@ for (const backend of BACKENDS) {
       expect(await db().$count(telemetrySeqs, eq(telemetrySeqs.deviceId, id!))).toBe(3);
     });
 
+    it('adapts the batch delay to the write time, between minDelayMs and maxDelayMs', async () => {
+      const [id] = await devices(1);
+      const timers = new ManualTimers();
+      let now = NOW;
+      let writeTakes = 0;
+      // The clock moves on by `writeTakes` while a batch is written.
+      const slow = new Proxy(db(), {
+        get(target, prop, receiver) {
+          if (prop === 'transaction') {
+            return async (fn: (tx: Database) => Promise<unknown>) =>
+              target.transaction(async (tx) => {
+                now += writeTakes;
+                return fn(tx);
+              });
+          }
+          return Reflect.get(target, prop, receiver) as unknown;
+        },
+      });
+      const ingest = newIngest({
+        db: slow,
+        now: () => new Date(now),
+        timers,
+        batch: { minDelayMs: 5, maxDelayMs: 1000 },
+      });
+      let seq = 0;
+      const next = () => {
+        ingest.accept(
+          'telemetry',
+          id!,
+          telemetryBytes({ deviceId: id!, seq: ++seq, start: NOW - MIN, latencies: [seq] }),
+        );
+        const armed = timers.armed;
+        timers.fireAll();
+        return armed;
+      };
+      // Nothing written yet: the longest delay.
+      expect(next()).toEqual([1000]);
+      await ingest.flush();
+      // Writes that take no time: the shortest.
+      expect(next()).toEqual([5]);
+      await ingest.flush();
+      // A 40 ms write: three times that, once the running write time has caught up.
+      writeTakes = 40;
+      for (let i = 0; i < 30; i++) {
+        next();
+        await ingest.flush();
+      }
+      expect(next()).toEqual([120]);
+      await ingest.flush();
+      // Slower still: capped.
+      writeTakes = 2000;
+      for (let i = 0; i < 30; i++) {
+        next();
+        await ingest.flush();
+      }
+      expect(next()).toEqual([1000]);
+      await ingest.flush();
+    });
+
     it('writes as soon as maxMessages are buffered, without waiting for the timer', async () => {
       const ids = await devices(4);
       const reports: FlushReport[] = [];

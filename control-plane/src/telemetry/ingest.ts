@@ -1,9 +1,14 @@
 /**
  * Telemetry ingest (ARCHITECTURE §5.8): what devices publish on `status`, `state`, `telemetry` and
  * `presence` is decoded at once (malformed input counted and dropped, never thrown), buffered, and
- * written in batches: after `maxDelayMs` from the first buffered message, or as soon as
- * `maxMessages` are buffered, whichever comes first. One batch is one transaction (see
- * `write-batch.ts`); batches are written one at a time, in arrival order.
+ * written in batches: after a delay from the first buffered message, or as soon as `maxMessages` are
+ * buffered, whichever comes first. One batch is one transaction (see `write-batch.ts`); batches are
+ * written one at a time, in arrival order; messages that arrive while one is written make up the next.
+ *
+ * The delay adapts to what a batch costs: a few times the recent write time, between `minDelayMs`
+ * and `maxDelayMs` (`maxDelayMs` until the first write). Cheap writes go out soon after the message
+ * (low latency from publish to committed aggregate), expensive ones wait for more company (the
+ * database is kept busy a bounded share of the time).
  *
  * Wiring: call `accept(kind, deviceId, payload)` from the MQTT message handler (it is synchronous
  * and never throws), `presence(deviceId, online)` from the embedded broker's session events, and
@@ -24,6 +29,7 @@ import { lt } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Database } from '../db/database.js';
 import { telemetryAggregates, telemetryDeviceWindows, telemetrySeqs } from '../db/schema.js';
+import { AggregateCache } from './aggregate-cache.js';
 import { defaultCohortOf, type CohortOf } from './cohort.js';
 import { decodeDeviceMessage, type DropReason, type IngestItem } from './decode.js';
 import { writeBatch, type BatchOutcome } from './write-batch.js';
@@ -57,6 +63,8 @@ export interface TelemetryIngestOptions {
   readonly batch?: {
     /** Longest a message waits before its batch is written (default 100 ms). */
     readonly maxDelayMs?: number;
+    /** Shortest wait, however cheap writes are (default 10 ms; at most `maxDelayMs`). */
+    readonly minDelayMs?: number;
     /** Write as soon as this many messages are buffered; also the largest batch (default 500). */
     readonly maxMessages?: number;
     /** Beyond this many buffered messages new ones are dropped as `overloaded` (default 50,000). */
@@ -83,6 +91,12 @@ export interface TelemetryIngestOptions {
   readonly onFlushed?: (report: FlushReport) => void;
   /** Coin flips of the merged KLL sketches (seed it for reproducible aggregates). */
   readonly random?: RandomSource;
+  /**
+   * Aggregate rows (release x cohort x window) whose decoded totals are kept between batches, so a
+   * batch need not read back and decode the rows it wrote before (default 4096; 0: none). See
+   * `aggregate-cache.ts`.
+   */
+  readonly aggregateCacheSize?: number;
   readonly timers?: IngestTimers;
 }
 
@@ -139,6 +153,12 @@ interface Pending {
   attempts: number;
 }
 
+/** The batch delay is this many times the recent write time (so writes take <= 1/(1+x) of the time). */
+const DELAY_PER_WRITE_TIME = 3;
+
+/** Weight of the latest write in the running write time. */
+const WRITE_TIME_SMOOTHING = 0.3;
+
 /** Warnings about dropped messages per minute; the rest are only counted. */
 const DROP_LOGS_PER_MINUTE = 20;
 
@@ -148,6 +168,9 @@ export class TelemetryIngest {
   private readonly db: Database;
   private readonly now: () => Date;
   private readonly maxDelayMs: number;
+  private readonly minDelayMs: number;
+  /** Running (smoothed) write time of a batch, ms; undefined before the first write. */
+  private writeMs: number | undefined;
   private readonly maxMessages: number;
   private readonly maxBuffered: number;
   private readonly maxAttempts: number;
@@ -156,6 +179,7 @@ export class TelemetryIngest {
   private readonly cohortOf: CohortOf;
   private readonly options: TelemetryIngestOptions;
   private readonly timers: IngestTimers;
+  private readonly aggregateCache: AggregateCache;
   private buffer: Pending[] = [];
   private timer: unknown = undefined;
   private running: Promise<void> | undefined;
@@ -183,14 +207,24 @@ export class TelemetryIngest {
     this.maxMessages = options.batch?.maxMessages ?? 500;
     this.maxBuffered = options.batch?.maxBuffered ?? 50_000;
     this.maxAttempts = options.batch?.maxAttempts ?? 3;
-    if (!(this.maxDelayMs >= 0) || !(this.maxMessages >= 1) || !(this.maxAttempts >= 1)) {
-      throw new RangeError('batch.maxDelayMs must be >= 0, maxMessages and maxAttempts >= 1');
+    const minDelayMs = options.batch?.minDelayMs ?? 10;
+    if (
+      !(this.maxDelayMs >= 0) ||
+      !(minDelayMs >= 0) ||
+      !(this.maxMessages >= 1) ||
+      !(this.maxAttempts >= 1)
+    ) {
+      throw new RangeError(
+        'batch.maxDelayMs and minDelayMs must be >= 0, maxMessages and maxAttempts >= 1',
+      );
     }
+    this.minDelayMs = Math.min(minDelayMs, this.maxDelayMs);
     this.maxWindowAgeMs = options.maxWindowAgeMs ?? 86_400_000;
     this.maxClockSkewMs = options.maxClockSkewMs ?? 300_000;
     this.cohortOf = options.cohortOf ?? defaultCohortOf;
     this.timers = options.timers ?? realTimers;
     this.metrics = createMetrics(options.metrics ?? new MetricsRegistry());
+    this.aggregateCache = new AggregateCache(options.aggregateCacheSize ?? 4096);
   }
 
   /**
@@ -293,6 +327,8 @@ export class TelemetryIngest {
             .delete(telemetryAggregates)
             .where(lt(telemetryAggregates.windowStart, aggregatesBefore))
             .returning({ releaseId: telemetryAggregates.releaseId });
+    // The cache would notice the rows are gone; it need not hold them meanwhile.
+    if (aggregates.length > 0) this.aggregateCache.clear();
     return {
       seqs: seqs.length,
       deviceWindows: deviceWindows.length,
@@ -310,7 +346,7 @@ export class TelemetryIngest {
       this.clearTimer();
       this.kick();
     } else {
-      this.armTimer(this.maxDelayMs);
+      this.armTimer(this.batchDelay());
     }
     return 'queued';
   }
@@ -331,6 +367,13 @@ export class TelemetryIngest {
       }
     }
     return reason;
+  }
+
+  /** How long the first message of a new batch waits (see the module comment). */
+  private batchDelay(): number {
+    if (this.writeMs === undefined) return this.maxDelayMs;
+    const ms = Math.round(DELAY_PER_WRITE_TIME * this.writeMs);
+    return Math.min(this.maxDelayMs, Math.max(this.minDelayMs, ms));
   }
 
   private armTimer(ms: number): void {
@@ -383,6 +426,7 @@ export class TelemetryIngest {
   /** Write one batch; false when it failed (its messages are back at the head of the buffer). */
   private async write(batch: Pending[]): Promise<boolean> {
     const started = performance.now();
+    const startedAt = this.now().getTime();
     let outcome: BatchOutcome;
     try {
       outcome = await writeBatch(
@@ -393,6 +437,7 @@ export class TelemetryIngest {
           cohortOf: this.cohortOf,
           random: this.options.random,
           now: this.now(),
+          aggregateCache: this.aggregateCache,
         },
       );
     } catch (err) {
@@ -410,6 +455,12 @@ export class TelemetryIngest {
       return false;
     }
     const durationMs = performance.now() - started;
+    // On the ingest clock (not `durationMs`), so that a test's clock decides the delay.
+    const writeMs = Math.max(0, this.now().getTime() - startedAt);
+    this.writeMs =
+      this.writeMs === undefined
+        ? writeMs
+        : this.writeMs + WRITE_TIME_SMOOTHING * (writeMs - this.writeMs);
     for (const d of outcome.dropped) {
       this.dropped(d.item.kind, d.item.deviceId, d.reason, 'at write');
     }

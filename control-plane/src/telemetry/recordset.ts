@@ -1,17 +1,21 @@
 /**
- * A batch of rows as one bound parameter: `json_to_recordset($1::json) as r(col type, ...)`.
+ * A batch of rows as one bound parameter: `jsonb_to_recordset($1::jsonb) as r(col type, ...)`.
  *
  * A multi-row `values (...), (...)` statement binds every column of every row as its own parameter
  * (a 500-row batch of device windows is ~6,500 of them); building, binding and parsing those costs
  * more than the rows themselves, above all on PGlite. One JSON document per statement costs one
- * `JSON.stringify` and one parse on the server, on PGlite and PostgreSQL alike. It also replaces
+ * `JSON.stringify` and one parse on the server, on PGlite and PostgreSQL alike. The document is bound
+ * as `jsonb`, not `json`: a `json` document is parsed once to check it, again by `json_to_recordset`,
+ * and each `jsonb` column (the sketches, most of the bytes) a third time, while `jsonb_to_recordset`
+ * hands out the already parsed values (on PGlite a fifth less time for a batch of device windows,
+ * see bench/README.md). It also replaces
  * long `(a, b, c) in ((...), (...))` lists, whose expression trees overflow PGlite's stack with a
  * few hundred keys.
  */
 import { getTableColumns, sql, type SQL } from 'drizzle-orm';
 import type { AnyPgColumn, PgTable } from 'drizzle-orm/pg-core';
 
-/** `col type, ...`: the column definition list of `json_to_recordset` for these columns. */
+/** `col type, ...`: the column definition list of `jsonb_to_recordset` for these columns. */
 function definitions(columns: readonly AnyPgColumn[]): SQL {
   return sql.join(
     columns.map((c) => sql`${sql.identifier(c.name)} ${sql.raw(c.getSQLType())}`),
@@ -27,7 +31,7 @@ function document(columns: readonly AnyPgColumn[], rows: readonly (readonly unkn
 }
 
 /**
- * `select r.c1, r.c2, ... from json_to_recordset(...) as r(...)` over every column of `table`, in
+ * `select r.c1, r.c2, ... from jsonb_to_recordset(...) as r(...)` over every column of `table`, in
  * the table's column order (the order drizzle's `insert(table).select(...)` inserts in). Each row
  * must give every column: a missing one would be inserted as null, not as its default.
  */
@@ -41,22 +45,22 @@ export function selectRows<T extends PgTable>(
   return sql`select ${sql.join(
     columns.map((c) => sql`r.${sql.identifier(c.name)}`),
     sql`, `,
-  )} from json_to_recordset(${document(columns, values)}::json) as r(${definitions(columns)})`;
+  )} from jsonb_to_recordset(${document(columns, values)}::jsonb) as r(${definitions(columns)})`;
 }
 
 /**
- * `(c1, c2, ...) in (select ... from json_to_recordset(...))`: the rows of a table whose key is one
+ * `(c1, c2, ...) in (select ... from jsonb_to_recordset(...))`: the rows of a table whose key is one
  * of `keys` (each key: the values of `columns`, in order).
  */
 export function keyIn(columns: readonly AnyPgColumn[], keys: readonly (readonly unknown[])[]): SQL {
   return sql`(${sql.join([...columns], sql`, `)}) in (select ${sql.join(
     columns.map((c) => sql`k.${sql.identifier(c.name)}`),
     sql`, `,
-  )} from json_to_recordset(${document(columns, keys)}::json) as k(${definitions(columns)}))`;
+  )} from jsonb_to_recordset(${document(columns, keys)}::jsonb) as k(${definitions(columns)}))`;
 }
 
 /**
- * `(select ... from json_to_recordset(...)) as alias`, for joins: `columns` are names and SQL types
+ * `jsonb_to_recordset(...) as alias`, for joins: `columns` are names and SQL types
  * of the document's fields, `rows` their values in that order.
  */
 export function recordset(
@@ -67,7 +71,7 @@ export function recordset(
   const doc = JSON.stringify(
     rows.map((row) => Object.fromEntries(columns.map(([n], i) => [n, row[i] ?? null]))),
   );
-  return sql`json_to_recordset(${doc}::json) as ${sql.identifier(alias)}(${sql.join(
+  return sql`jsonb_to_recordset(${doc}::jsonb) as ${sql.identifier(alias)}(${sql.join(
     columns.map(([n, t]) => sql`${sql.identifier(n)} ${sql.raw(t)}`),
     sql`, `,
   )})`;

@@ -7,9 +7,11 @@
  *    across restarts and replicas);
  * 3. merge the new windows into `telemetry_device_windows` (device x release x window) and
  *    `telemetry_aggregates` (release x cohort x window): new rows are inserted as they are, existing
- *    ones are locked (`for update`), merged in memory and written back;
+ *    ones are locked (`for update`), merged in memory and written back. An aggregate row this process
+ *    wrote last is not read back when it is unchanged since: its decoded totals come from the
+ *    `AggregateCache` (see there for the version check that keeps replicas correct);
  * 4. upsert `device_health` from each device's latest window;
- * 5. last seen, presence and reported state of the devices.
+ * 5. last seen, presence and reported state of the devices (one statement each for the batch).
  *
  * Each step is one statement per 1000 rows whatever the batch size, each binding its rows as one
  * JSON document (see `recordset.ts`).
@@ -18,7 +20,6 @@ import type { RandomSource } from '@edgefleet/protocol';
 import { and, eq, sql, type SQL } from 'drizzle-orm';
 import type { AnyPgColumn } from 'drizzle-orm/pg-core';
 import type { Database } from '../db/database.js';
-import { recordDeviceState, touchDevice } from '../db/devices.js';
 import {
   deviceHealth,
   devices,
@@ -27,6 +28,7 @@ import {
   telemetryDeviceWindows,
   telemetrySeqs,
 } from '../db/schema.js';
+import type { AggregateCache, CachedAggregate } from './aggregate-cache.js';
 import type { CohortOf } from './cohort.js';
 import { keyIn, recordset, selectRows } from './recordset.js';
 import type {
@@ -52,6 +54,8 @@ export interface BatchContext {
   readonly random?: RandomSource;
   /** Commit time written to `updated_at` columns. */
   readonly now: Date;
+  /** Decoded aggregate rows written before (updated once the batch commits). */
+  readonly aggregateCache?: AggregateCache;
 }
 
 export interface BatchOutcome {
@@ -225,10 +229,20 @@ interface AggregateKey {
   readonly windowStart: number;
 }
 
-function aggregateTarget(ctx: BatchContext): MergeTarget<AggregateKey> {
+const aggregateIdOf = (releaseId: string, cohort: string, windowStart: number) =>
+  `${releaseId}\u0000${cohort}\u0000${windowStart}`;
+
+interface AggregateTarget extends MergeTarget<AggregateKey> {
+  /** Lock the stored rows of these keys, reading only their version (see `AggregateCache`). */
+  lockVersions(
+    tx: Database,
+    keys: readonly AggregateKey[],
+  ): Promise<Map<string, { windowsMerged: number; updatedAt: number }>>;
+}
+
+function aggregateTarget(ctx: BatchContext): AggregateTarget {
   const t = telemetryAggregates;
-  const idOf = (releaseId: string, cohort: string, windowStart: number) =>
-    `${releaseId}\u0000${cohort}\u0000${windowStart}`;
+  const idOf = aggregateIdOf;
   const rowOf = (g: Group<AggregateKey>) => ({
     releaseId: g.key.releaseId,
     cohort: g.key.cohort,
@@ -240,7 +254,31 @@ function aggregateTarget(ctx: BatchContext): MergeTarget<AggregateKey> {
     windowsMerged: g.totals.windowsMerged,
     updatedAt: ctx.now,
   });
+  const whereKeys = (keys: readonly AggregateKey[]) =>
+    keyIn(
+      [t.releaseId, t.cohort, t.windowStart],
+      keys.map((k) => [k.releaseId, k.cohort, new Date(k.windowStart)]),
+    );
   return {
+    async lockVersions(tx, keys) {
+      const rows = await tx
+        .select({
+          releaseId: t.releaseId,
+          cohort: t.cohort,
+          windowStart: t.windowStart,
+          windowsMerged: t.windowsMerged,
+          updatedAt: t.updatedAt,
+        })
+        .from(t)
+        .where(whereKeys(keys))
+        .for('update');
+      return new Map(
+        rows.map((r) => [
+          idOf(r.releaseId, r.cohort, r.windowStart.getTime()),
+          { windowsMerged: r.windowsMerged, updatedAt: r.updatedAt.getTime() },
+        ]),
+      );
+    },
     async insertNew(tx, groups) {
       const rows = await tx
         .insert(t)
@@ -250,16 +288,7 @@ function aggregateTarget(ctx: BatchContext): MergeTarget<AggregateKey> {
       return new Set(rows.map((r) => idOf(r.releaseId, r.cohort, r.windowStart.getTime())));
     },
     async lockStored(tx, keys) {
-      const rows = await tx
-        .select()
-        .from(t)
-        .where(
-          keyIn(
-            [t.releaseId, t.cohort, t.windowStart],
-            keys.map((k) => [k.releaseId, k.cohort, new Date(k.windowStart)]),
-          ),
-        )
-        .for('update');
+      const rows = await tx.select().from(t).where(whereKeys(keys)).for('update');
       return rows.map((r) => ({
         id: idOf(r.releaseId, r.cohort, r.windowStart.getTime()),
         stored: r,
@@ -284,36 +313,159 @@ function aggregateTarget(ctx: BatchContext): MergeTarget<AggregateKey> {
   };
 }
 
-/** Group windows by key, each group's totals merged. Returns the groups and sketch conflicts. */
-function groupWindows<K>(
+/** Windows by key: the id (the key as one string) -> the key and its windows, in arrival order. */
+function bucketWindows<K>(
   windows: readonly TelemetryItem[],
-  keyOf: (w: TelemetryItem) => { key: K; id: string } | undefined,
-  random: RandomSource | undefined,
-): { groups: Group<K>[]; conflicts: number } {
+  keyOf: (w: TelemetryItem) => { key: K; id: string },
+): Map<string, { key: K; items: TelemetryItem[] }> {
   const byId = new Map<string, { key: K; items: TelemetryItem[] }>();
   for (const w of windows) {
     const k = keyOf(w);
-    if (k === undefined) continue;
     const g = byId.get(k.id);
     if (g === undefined) byId.set(k.id, { key: k.key, items: [w] });
     else g.items.push(w);
   }
+  return byId;
+}
+
+/** The windows of one key merged into a group (a single window keeps its wire form). */
+function groupOf<K>(
+  id: string,
+  key: K,
+  items: readonly TelemetryItem[],
+  random: RandomSource | undefined,
+): { group: Group<K>; conflicts: number } {
+  const [only] = items;
+  if (items.length === 1 && only !== undefined) {
+    // The common case for device windows: nothing to merge, nothing to re-encode.
+    const wire = {
+      profile: only.msg.profile as unknown as JsonObject | null,
+      latency: only.msg.latencyMs as unknown as JsonObject | null,
+    };
+    return { group: { id, key, totals: windowTotals(only), wire }, conflicts: 0 };
+  }
+  const merged = mergeTotals(items.map(windowTotals), random);
+  return {
+    group: { id, key, totals: merged.totals, wire: undefined },
+    conflicts: merged.conflicts,
+  };
+}
+
+/** Group windows by key, each group's totals merged. Returns the groups and sketch conflicts. */
+function groupWindows<K>(
+  windows: readonly TelemetryItem[],
+  keyOf: (w: TelemetryItem) => { key: K; id: string },
+  random: RandomSource | undefined,
+): { groups: Group<K>[]; conflicts: number } {
   let conflicts = 0;
-  const groups = [...byId].map(([id, g]): Group<K> => {
-    const [only] = g.items;
-    if (g.items.length === 1 && only !== undefined) {
-      // The common case for device windows: nothing to merge, nothing to re-encode.
-      const wire = {
-        profile: only.msg.profile as unknown as JsonObject | null,
-        latency: only.msg.latencyMs as unknown as JsonObject | null,
-      };
-      return { id, key: g.key, totals: windowTotals(only), wire };
-    }
-    const merged = mergeTotals(g.items.map(windowTotals), random);
-    conflicts += merged.conflicts;
-    return { id, key: g.key, totals: merged.totals, wire: undefined };
-  });
+  const groups: Group<K>[] = [];
+  for (const [id, g] of bucketWindows(windows, keyOf)) {
+    const r = groupOf(id, g.key, g.items, random);
+    conflicts += r.conflicts;
+    groups.push(r.group);
+  }
   return { groups, conflicts };
+}
+
+/**
+ * Merge windows into `telemetry_aggregates`. A row cached at the version it has in the table (locked
+ * first) gets the windows merged into the cached totals, in one merge; the others go the way of
+ * `mergeInto` (insert the new rows, read and decode the existing ones). Returns the sketch conflicts
+ * and the cache entries to set once the batch commits.
+ */
+async function mergeAggregates(
+  tx: Database,
+  ctx: BatchContext,
+  buckets: ReadonlyMap<string, { key: AggregateKey; items: TelemetryItem[] }>,
+): Promise<{ conflicts: number; rows: number; cached: [string, CachedAggregate][] }> {
+  const target = aggregateTarget(ctx);
+  const cache = ctx.aggregateCache;
+  const now = ctx.now.getTime();
+  const merged = new Map<string, Group<AggregateKey>>();
+  let conflicts = 0;
+  const mergeWith = (
+    base: TelemetryTotals,
+    id: string,
+    key: AggregateKey,
+    parts: TelemetryTotals[],
+  ) => {
+    const m = mergeTotals([base, ...parts], ctx.random);
+    conflicts += m.conflicts;
+    merged.set(id, { id, key, totals: m.totals, wire: undefined });
+  };
+
+  const unknown: string[] = [];
+  const stale: string[] = [];
+  const cachedIds = cache === undefined ? [] : [...buckets.keys()].filter((id) => cache.has(id));
+  for (const id of buckets.keys()) if (cache?.has(id) !== true) unknown.push(id);
+  if (cache !== undefined) {
+    for (const part of chunks(cachedIds)) {
+      const versions = await target.lockVersions(
+        tx,
+        part.map((id) => buckets.get(id)!.key),
+      );
+      for (const id of part) {
+        const b = buckets.get(id)!;
+        const entry = cache.get(id);
+        const v = versions.get(id);
+        if (v === undefined || entry === undefined) {
+          // Gone (pruned): written again from scratch.
+          cache.delete(id);
+          unknown.push(id);
+        } else if (v.windowsMerged !== entry.windowsMerged || v.updatedAt !== entry.updatedAt) {
+          // Written by someone else since: read it back.
+          cache.delete(id);
+          stale.push(id);
+        } else {
+          mergeWith(entry.totals, id, b.key, b.items.map(windowTotals));
+        }
+      }
+    }
+  }
+
+  // Not cached: insert the new rows as they are; the ones that exist are read back below.
+  const own = new Map<string, Group<AggregateKey>>();
+  for (const id of unknown) {
+    const b = buckets.get(id)!;
+    const g = groupOf(id, b.key, b.items, ctx.random);
+    conflicts += g.conflicts;
+    own.set(id, g.group);
+  }
+  const inserted = new Set<string>();
+  for (const part of chunks([...own.values()])) {
+    for (const id of await target.insertNew(tx, part)) inserted.add(id);
+  }
+  const toRead = [...stale, ...[...own.keys()].filter((id) => !inserted.has(id))];
+  for (const part of chunks(toRead)) {
+    const stored = await target.lockStored(
+      tx,
+      part.map((id) => buckets.get(id)!.key),
+    );
+    for (const { id, stored: row } of stored) {
+      const b = buckets.get(id);
+      if (b === undefined) continue;
+      const decoded = decodeStoredTotals(row, ctx.random);
+      conflicts += decoded.undecodable;
+      const g = own.get(id);
+      mergeWith(
+        decoded.totals,
+        id,
+        b.key,
+        g === undefined ? b.items.map(windowTotals) : [g.totals],
+      );
+    }
+  }
+  const rewrite = [...merged.values()];
+  for (const part of chunks(rewrite)) await target.writeMerged(tx, part);
+
+  const cached: [string, CachedAggregate][] = [];
+  for (const g of [...rewrite, ...[...inserted].map((id) => own.get(id)!)]) {
+    cached.push([
+      g.id,
+      { totals: g.totals, windowsMerged: g.totals.windowsMerged, updatedAt: now },
+    ]);
+  }
+  return { conflicts, rows: buckets.size, cached };
 }
 
 /** `excluded.col` when the incoming window is not older than the stored one, else the stored value. */
@@ -404,13 +556,67 @@ async function touchMany(tx: Database, lastSeen: ReadonlyMap<string, number>): P
   }
 }
 
+/**
+ * Online flag and last seen of many devices in one statement (what `touchDevice` does for one: a
+ * reconnect storm is one statement per batch, not one per device).
+ */
+async function recordPresence(tx: Database, presence: readonly PresenceItem[]): Promise<void> {
+  for (const part of chunks(presence)) {
+    const values = recordset(
+      'v',
+      [
+        ['id', 'text'],
+        ['at', 'timestamptz'],
+        ['online', 'boolean'],
+      ],
+      part.map((p) => [p.deviceId, new Date(p.receivedAt), p.online]),
+    );
+    await tx.execute(
+      sql`update ${devices} set last_seen_at = greatest(${devices.lastSeenAt}, v.at), online = v.online
+          from ${values}
+          where ${devices.id} = v.id and ${devices.status} = 'active'`,
+    );
+  }
+}
+
+/** The reported state of many devices in one statement (what `recordDeviceState` does for one). */
+async function recordStates(tx: Database, states: readonly StateItem[]): Promise<void> {
+  for (const part of chunks(states)) {
+    const values = recordset(
+      'v',
+      [
+        ['id', 'text'],
+        ['release', 'text'],
+        ['ort', 'text'],
+        ['providers', 'jsonb'],
+        ['at', 'timestamptz'],
+      ],
+      part.map((s) => [
+        s.deviceId,
+        s.msg.release?.releaseId ?? null,
+        s.msg.runtime.ortVersion,
+        [...s.msg.runtime.availableProviders],
+        new Date(s.receivedAt),
+      ]),
+    );
+    await tx.execute(
+      sql`update ${devices} set current_release_id = v.release, ort_version = v.ort,
+            execution_providers = v.providers,
+            last_seen_at = greatest(${devices.lastSeenAt}, v.at)
+          from ${values}
+          where ${devices.id} = v.id`,
+    );
+  }
+}
+
 /** Write a batch (see the module comment). The caller counts `dropped` and runs the callbacks. */
 export async function writeBatch(
   db: Database,
   items: readonly IngestItem[],
   ctx: BatchContext,
 ): Promise<BatchOutcome> {
-  return db.transaction(async (tx): Promise<BatchOutcome> => {
+  let cacheUpdates: [string, CachedAggregate][] = [];
+  const outcome = await db.transaction(async (tx): Promise<BatchOutcome> => {
     const dropped: { item: IngestItem; reason: DropReason }[] = [];
     const ids = [...new Set(items.map((i) => i.deviceId))];
     const known = new Map<string, { labels: Record<string, string>; hardwareClass: string }>();
@@ -509,48 +715,34 @@ export async function writeBatch(
       },
       ctx.random,
     );
-    const perCohort = groupWindows<AggregateKey>(
-      withRelease,
-      (w) => {
-        const key = {
-          releaseId: w.msg.releaseId!,
-          cohort: cohorts.get(w.deviceId) ?? '',
-          windowStart: bucket(w),
-        };
-        return { key, id: `${key.releaseId}\u0000${key.cohort}\u0000${key.windowStart}` };
-      },
-      ctx.random,
-    );
-    let conflicts = perCohort.conflicts;
-    // The same windows make up both groupings: count their conflicts once.
+    const perCohort = bucketWindows<AggregateKey>(withRelease, (w) => {
+      const key = {
+        releaseId: w.msg.releaseId!,
+        cohort: cohorts.get(w.deviceId) ?? '',
+        windowStart: bucket(w),
+      };
+      return { key, id: aggregateIdOf(key.releaseId, key.cohort, key.windowStart) };
+    });
+    // The same windows make up both groupings: count their conflicts once (the aggregates').
     await mergeInto(tx, deviceWindowTarget(ctx), perDevice.groups, ctx.random);
-    conflicts += await mergeInto(tx, aggregateTarget(ctx), perCohort.groups, ctx.random);
+    const aggregates = await mergeAggregates(tx, ctx, perCohort);
 
     await upsertHealth(tx, fresh, ctx.now);
     await touchMany(tx, lastSeen);
-    for (const p of presence.values()) {
-      await touchDevice(tx, p.deviceId, { at: new Date(p.receivedAt), online: p.online });
-    }
-    for (const s of states.values()) {
-      await recordDeviceState(
-        tx,
-        s.deviceId,
-        {
-          currentReleaseId: s.msg.release?.releaseId ?? null,
-          ortVersion: s.msg.runtime.ortVersion,
-          executionProviders: [...s.msg.runtime.availableProviders],
-        },
-        new Date(s.receivedAt),
-      );
-    }
+    await recordPresence(tx, [...presence.values()]);
+    await recordStates(tx, [...states.values()]);
+    cacheUpdates = aggregates.cached;
     return {
       windows: fresh.length,
       dropped,
-      conflicts,
+      conflicts: aggregates.conflicts,
       deviceWindowRows: perDevice.groups.length,
-      aggregateRows: perCohort.groups.length,
+      aggregateRows: aggregates.rows,
       statuses,
       states: [...states.values()],
     };
   });
+  // Committed: what was written is what the rows hold now.
+  for (const [id, entry] of cacheUpdates) ctx.aggregateCache?.set(id, entry);
+  return outcome;
 }

@@ -98,6 +98,39 @@ describe('KllSketch binary form', () => {
     expect(Math.abs(d.quantile(0.5))).toBeLessThan(0.05);
   });
 
+  it('stays consistent when a decoded sketch compacts or merges first thing (buffers made on demand)', () => {
+    // Decoded sketches get their second (merge) buffer only when they need it: every compaction and
+    // merge after decoding must still keep all the weight, in sorted levels (fromBytes checks both).
+    const consistent = (s: KllSketch) => {
+      const again = KllSketch.fromBytes(s.toBytes());
+      expect(again.ok && again.value.n).toBe(s.n);
+    };
+    for (const k of [8, 20, 200]) {
+      const full = sketchOf(normals(50 * k, k), k, k);
+      const decode = () => {
+        const d = KllSketch.fromBytes(full.toBytes(), { random: createRandom(k + 1) });
+        if (!d.ok) throw new Error(d.message);
+        return d.value;
+      };
+      const updated = decode();
+      for (const [i, x] of normals(10 * k, k + 2).entries()) {
+        updated.update(x);
+        if (i % 7 === 0) consistent(updated);
+      }
+      expect(updated.n).toBe(60 * k);
+      const merged = decode();
+      merged.merge(decode());
+      merged.merge(updated);
+      consistent(merged);
+      expect(merged.n).toBe(160 * k);
+      const into = decode();
+      into.merge(new KllSketch({ k }));
+      for (const x of normals(3 * k, k + 3)) into.update(x);
+      consistent(into);
+      expect(into.n).toBe(53 * k);
+    }
+  });
+
   it('sizes a decoded buffer by its input and grows it on the first update', () => {
     const decoded = KllSketch.fromBytes(sketchOf([2, 1], 1, 65535).toBytes());
     if (!decoded.ok) throw new Error(decoded.message);

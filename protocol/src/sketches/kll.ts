@@ -55,6 +55,9 @@ export function kllNormalizedRankError(k: number, pmf = false): number {
   return pmf ? 2.446 / k ** 0.9433 : 2.296 / k ** 0.9723;
 }
 
+/** The spare buffer before it is needed. */
+const NO_ITEMS = new Float64Array(0);
+
 // Exact integer powers, so that level capacities are the same on every engine.
 const POW2: number[] = [1];
 const POW3: number[] = [1];
@@ -104,8 +107,11 @@ export class KllSketch implements QuantileSummary {
   private readonly random: RandomSource;
   /** All levels in one buffer: the top level first, level 0 last (unsorted), then free space. */
   private items: Float64Array;
-  /** A second buffer of the same length, for merges. */
-  private spare: Float64Array;
+  /**
+   * A second buffer for merges and compactions, allocated when first needed (most decoded sketches
+   * are only ever merged into another one: allocating it up front was most of their garbage).
+   */
+  private spare: Float64Array = NO_ITEMS;
   /** starts[h] = index of the first item of level h; the top level starts at 0. */
   private starts: number[];
   /** End of level 0 = number of retained items. */
@@ -135,7 +141,6 @@ export class KllSketch implements QuantileSummary {
     this.capacity = k;
     this.room = k;
     this.items = new Float64Array(k);
-    this.spare = new Float64Array(k);
   }
 
   /** Number of finite values summarised. */
@@ -217,7 +222,7 @@ export class KllSketch implements QuantileSummary {
     }
     const old = this.items;
     this.items = out;
-    this.spare = old.length >= out.length ? old : new Float64Array(out.length);
+    this.spare = old.length >= out.length ? old : NO_ITEMS;
     this.starts = starts;
     this.used = o;
     this.caps = caps;
@@ -456,7 +461,6 @@ export class KllSketch implements QuantileSummary {
       random: opts.random ?? createUnseededRandom(),
     });
     sketch.items = items;
-    sketch.spare = new Float64Array(items.length);
     sketch.starts = starts;
     sketch.used = retained;
     sketch.caps = caps;
@@ -507,7 +511,6 @@ export class KllSketch implements QuantileSummary {
     const grown = new Float64Array(length);
     grown.set(this.items.subarray(0, this.used));
     this.items = grown;
-    this.spare = new Float64Array(length);
   }
 
   /** Compact the lowest level at or over its capacity (the buffer is full, so one exists). */
@@ -543,6 +546,7 @@ export class KllSketch implements QuantileSummary {
     const half = size >>> 1;
     const leftover = items[s]!;
     const up = this.starts[h + 1]!;
+    if (this.spare.length < items.length) this.spare = new Float64Array(items.length);
     const out = this.spare;
     let i = up;
     let j = s + odd + this.coin();
