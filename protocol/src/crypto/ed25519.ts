@@ -1,11 +1,12 @@
 /**
- * Strict Ed25519 verification on top of tweetnacl.
+ * Strict Ed25519 verification (RFC 8032) on node:crypto (`ed25519-backend.ts`).
  *
- * tweetnacl accepts a signature whose scalar S is not reduced modulo the group order L, so from one
- * valid signature anyone can make a second, different valid one (S + L). RFC 8032 §5.1.7 requires
- * rejecting S >= L; we do, so a signature is never malleable.
+ * A signature whose scalar S is not reduced modulo the group order L would let anyone make a
+ * second, different valid signature (S + L) from one valid signature. RFC 8032 §5.1.7 requires
+ * rejecting S >= L. OpenSSL 3 does so itself, but pure-JavaScript implementations (tweetnacl, the
+ * previous backend) do not, so we check it here whatever the backend: a signature is never malleable.
  */
-import nacl from 'tweetnacl';
+import { verifyRaw } from './ed25519-backend.js';
 
 export const PUBLIC_KEY_BYTES = 32;
 export const SEED_BYTES = 32;
@@ -35,5 +36,5 @@ export function verifyEd25519(
 ): boolean {
   if (signature.length !== SIGNATURE_BYTES || publicKey.length !== PUBLIC_KEY_BYTES) return false;
   if (!isReducedScalar(signature.subarray(32))) return false;
-  return nacl.sign.detached.verify(message, signature, publicKey);
+  return verifyRaw(message, signature, publicKey);
 }

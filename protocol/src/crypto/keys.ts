@@ -7,11 +7,12 @@
  * `util.inspect`, not in `String(key)`, not among its own properties. The one way out is
  * `encodeSigningKeyFile`, whose caller writes the file (mode 0600).
  */
+import { randomBytes as nodeRandomBytes, type KeyObject } from 'node:crypto';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
-import nacl from 'tweetnacl';
 import { z } from 'zod';
 import { canonicalBytes, canonicalize } from '../canonical-json.js';
 import { EdgefleetError, fail, ok, type Result } from '../errors.js';
+import { privateKeyFromSeed, rawPublicKeyOf, signRaw } from './ed25519-backend.js';
 import { PUBLIC_KEY_BYTES, SEED_BYTES } from './ed25519.js';
 import { Sha256HexSchema, sha256Hex } from './sha256.js';
 
@@ -46,8 +47,14 @@ export function publicKeyBytes(key: PublicKeyObject): Uint8Array {
   return hexToBytes(key.keyval.public);
 }
 
+/** What a SigningKey holds: its seed (for the key file) and the imported OpenSSL key (for signing). */
+interface Secret {
+  readonly seed: Uint8Array;
+  readonly privateKey: KeyObject;
+}
+
 // Secrets are kept off the SigningKey objects themselves, so no reflection or serialiser can reach them.
-const secretKeys = new WeakMap<SigningKey, Uint8Array>();
+const secretKeys = new WeakMap<SigningKey, Secret>();
 
 const INSPECT: unique symbol = Symbol.for('nodejs.util.inspect.custom');
 
@@ -56,10 +63,10 @@ export class SigningKey {
   readonly keyid: string;
   readonly publicKey: PublicKeyObject;
 
-  private constructor(secretKey: Uint8Array, publicKey: Uint8Array) {
+  private constructor(secret: Secret, publicKey: Uint8Array) {
     this.publicKey = publicKeyObject(publicKey);
     this.keyid = keyIdOf(this.publicKey);
-    secretKeys.set(this, secretKey);
+    secretKeys.set(this, secret);
     Object.freeze(this);
   }
 
@@ -68,13 +75,13 @@ export class SigningKey {
     if (seed.length !== SEED_BYTES) {
       throw new EdgefleetError('EF_MALFORMED', `an Ed25519 seed has ${SEED_BYTES} bytes`);
     }
-    const pair = nacl.sign.keyPair.fromSeed(seed);
-    return new SigningKey(pair.secretKey, pair.publicKey);
+    const privateKey = privateKeyFromSeed(seed);
+    return new SigningKey({ seed: Uint8Array.from(seed), privateKey }, rawPublicKeyOf(privateKey));
   }
 
   /** A detached Ed25519 signature of `message`. */
   sign(message: Uint8Array): Uint8Array {
-    return nacl.sign.detached(message, secretOf(this));
+    return signRaw(message, secretOf(this).privateKey);
   }
 
   toJSON(): { keyid: string; publicKey: PublicKeyObject } {
@@ -90,18 +97,18 @@ export class SigningKey {
   }
 }
 
-function secretOf(key: SigningKey): Uint8Array {
+function secretOf(key: SigningKey): Secret {
   const secret = secretKeys.get(key);
   if (secret === undefined) throw new EdgefleetError('EF_INTERNAL', 'not a SigningKey');
   return secret;
 }
 
 /**
- * A new signing key. `randomBytes` is injectable for deterministic tests; by default tweetnacl's
- * CSPRNG (Web Crypto `getRandomValues`) supplies the 32-byte seed.
+ * A new signing key. `randomBytes` is injectable for deterministic tests; by default node:crypto's
+ * CSPRNG supplies the 32-byte seed.
  */
 export function generateSigningKey(
-  randomBytes: (n: number) => Uint8Array = (n) => nacl.randomBytes(n),
+  randomBytes: (n: number) => Uint8Array = (n) => Uint8Array.from(nodeRandomBytes(n)),
 ): SigningKey {
   return SigningKey.fromSeed(randomBytes(SEED_BYTES));
 }
@@ -135,7 +142,7 @@ export function encodeSigningKeyFile(key: SigningKey): string {
     keyid: key.keyid,
     keyval: {
       public: key.publicKey.keyval.public,
-      private: bytesToHex(secretOf(key).subarray(0, SEED_BYTES)),
+      private: bytesToHex(secretOf(key).seed),
     },
   };
   return `${canonicalize(file)}\n`;
