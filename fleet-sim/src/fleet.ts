@@ -116,6 +116,11 @@ export class Fleet {
   readonly devices: SimDevice[] = [];
   private readonly generators = new Map<string, SensorGenerator>();
   private readonly plans = new Map<string, DevicePlan>();
+  /**
+   * Pinned roots by their text: every device of a fleet enrolls with the same root, so N devices
+   * share one copy of its bytes instead of N (agents only read them).
+   */
+  private readonly pinnedRoots = new Map<string, Uint8Array>();
   private readonly logger: Logger;
 
   private constructor(private readonly options: FleetOptions) {
@@ -200,7 +205,11 @@ export class Fleet {
           : {}),
         logLevel: 'warn',
       });
-      const pinnedRoot = new TextEncoder().encode(e.trustRoot);
+      let pinnedRoot = fleet.pinnedRoots.get(e.trustRoot);
+      if (pinnedRoot === undefined) {
+        pinnedRoot = new TextEncoder().encode(e.trustRoot);
+        fleet.pinnedRoots.set(e.trustRoot, pinnedRoot);
+      }
       fleet.plans.set(e.deviceId, p);
       const agent = fleet.createAgent(p, config, pinnedRoot);
       slots[i] = {

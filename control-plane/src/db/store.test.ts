@@ -21,6 +21,7 @@ import {
   getDevice,
   listDevices,
   nextDirectiveCounter,
+  nextDirectiveCounters,
   setDeviceLabels,
   touchDevice,
 } from './devices.js';
@@ -435,6 +436,27 @@ function storeSuite(open: () => Promise<SuiteDatabase>) {
       Array.from({ length: 10 }, (_, i) => i + 1),
     );
     await expect(nextDirectiveCounter(db(), `nope-${uid()}`)).rejects.toMatchObject({
+      code: 'EF_NOT_FOUND',
+    });
+  });
+
+  it('hands out the next directive counters of many devices in one call', async () => {
+    const a = `dirs-a-${uid()}`;
+    const b = `dirs-b-${uid()}`;
+    await createDevice(db(), newDevice(a));
+    await createDevice(db(), newDevice(b));
+    await nextDirectiveCounter(db(), a);
+    await nextDirectiveCounter(db(), a);
+    expect(await nextDirectiveCounters(db(), [a, b, a])).toEqual(
+      new Map([
+        [a, 3],
+        [b, 1],
+      ]),
+    );
+    // Bulk and single calls share one sequence per device.
+    expect(await nextDirectiveCounter(db(), b)).toBe(2);
+    expect(await nextDirectiveCounters(db(), [])).toEqual(new Map());
+    await expect(nextDirectiveCounters(db(), [a, `nope-${uid()}`])).rejects.toMatchObject({
       code: 'EF_NOT_FOUND',
     });
   });

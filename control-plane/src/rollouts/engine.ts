@@ -19,12 +19,12 @@ import {
 } from './fleet-rollback.js';
 import type { BaselineHealth, HealthSource, WaveHealth } from './gates.js';
 import type { PlanEffect, PlannerHealth } from './planner.js';
-import { markPublished, unpublishedDirectives, type PendingDirective } from './outbox.js';
+import { markPublishedMany, unpublishedDirectives, type PendingDirective } from './outbox.js';
 import {
   createRollbackRollout,
   getRollout,
   listActiveRolloutIds,
-  listDeployments,
+  listWaveDeviceIds,
   listWaves,
 } from './store.js';
 import { tickRollout } from './tick.js';
@@ -52,9 +52,12 @@ export interface RolloutEngineOptions {
   /** Telemetry for the health gates and criteria; without it the device outcomes decide. */
   health?: HealthSource;
   logger?: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
-  /** Directives handed to the broker per tick. Default 1000. */
+  /**
+   * Directives read from the outbox at a time. Default 1000. A tick sends batch after batch until the
+   * outbox is empty (or a publish fails), marking each batch sent in a few statements.
+   */
   publishBatch?: number;
-  /** Directives in flight to the broker at once. Default 16. */
+  /** Directives in flight to the broker at once. Default 256. */
   publishConcurrency?: number;
 }
 
@@ -90,7 +93,7 @@ function messageOf(err: unknown): string {
 export function createRolloutEngine(options: RolloutEngineOptions): RolloutEngine {
   const { db, logger } = options;
   const publishBatch = options.publishBatch ?? 1000;
-  const publishConcurrency = Math.max(1, options.publishConcurrency ?? 16);
+  const publishConcurrency = Math.max(1, options.publishConcurrency ?? 256);
   let queue: Promise<unknown> = Promise.resolve();
 
   async function gatherHealth(rolloutId: string, now: Date): Promise<PlannerHealth | undefined> {
@@ -102,10 +105,7 @@ export function createRolloutEngine(options: RolloutEngineOptions): RolloutEngin
     );
     if (rollout === undefined || wave === undefined) return undefined;
     const window = { from: wave.startedAt ?? now, to: now };
-    const deviceIds = (await listDeployments(db, rolloutId))
-      .filter((d) => d.waveIndex === wave.waveIndex)
-      .map((d) => d.deviceId)
-      .sort();
+    const deviceIds = await listWaveDeviceIds(db, rolloutId, wave.waveIndex);
     const waveHealth: WaveHealth | undefined = await source.waveHealth({
       rolloutId,
       waveIndex: wave.waveIndex,
@@ -177,31 +177,43 @@ export function createRolloutEngine(options: RolloutEngineOptions): RolloutEngin
   }
 
   async function publishOutbox(now: Date): Promise<{ published: number; failures: number }> {
-    const pending = await unpublishedDirectives(db, publishBatch);
     let published = 0;
     let failures = 0;
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < pending.length) {
-        const directive = pending[next++]!;
-        try {
-          await options.publishDirective(directive);
-          await markPublished(db, directive, now);
-          published++;
-        } catch (err) {
-          failures++;
-          logger?.warn(
-            { err, deviceId: directive.deviceId, rolloutId: directive.rolloutId },
-            'publishing a directive failed; retrying next tick',
-          );
+    for (;;) {
+      const pending = await unpublishedDirectives(db, publishBatch);
+      const sent: PendingDirective[] = [];
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < pending.length) {
+          const directive = pending[next++]!;
+          try {
+            await options.publishDirective(directive);
+            sent.push(directive);
+          } catch (err) {
+            failures++;
+            logger?.warn(
+              { err, deviceId: directive.deviceId, rolloutId: directive.rolloutId },
+              'publishing a directive failed; retrying next tick',
+            );
+          }
         }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(publishConcurrency, pending.length) }, worker));
+      };
+      await Promise.all(
+        Array.from({ length: Math.min(publishConcurrency, pending.length) }, worker),
+      );
+      // Marked after the broker has them: a crash in between re-sends the same directives (same
+      // counters), which devices take as the ones they already have.
+      const marked = await markPublishedMany(db, sent, now);
+      published += sent.length;
+      // Stop at the end of the outbox, on a failure (the broker may be gone: retry next tick), or when
+      // nothing could be marked (directives replaced meanwhile: the next tick reads them afresh).
+      if (pending.length < publishBatch || failures > 0 || marked === 0) break;
+    }
     return { published, failures };
   }
 
   async function runTick(now: Date): Promise<TickReport> {
+    const started = performance.now();
     const errors: TickReport['errors'][number][] = [];
     const results: TickReport['rollouts'][number][] = [];
     for (const rolloutId of await listActiveRolloutIds(db)) {
@@ -224,7 +236,19 @@ export function createRolloutEngine(options: RolloutEngineOptions): RolloutEngin
       }
     }
     const rollbacks = await startRollbacks(now, errors);
+    const publishing = performance.now();
     const { published, failures } = await publishOutbox(now);
+    if (published > 0 || failures > 0) {
+      logger?.info(
+        {
+          published,
+          failures,
+          planMs: Math.round(publishing - started),
+          publishMs: Math.round(performance.now() - publishing),
+        },
+        'directives published',
+      );
+    }
     return { rollouts: results, rollbacks, published, publishFailures: failures, errors };
   }
 

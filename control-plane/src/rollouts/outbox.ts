@@ -6,7 +6,7 @@
  * (same counter), which the device treats as the one it already has. Since a device has at most one
  * open deployment, the outbox never holds two directives for one device.
  */
-import { and, asc, eq, inArray, isNull } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Database } from '../db/database.js';
 import { deviceDeployments, releases, rollouts, type Release } from '../db/schema.js';
 import { ACTIVE_ROLLOUT_STATES } from './machines.js';
@@ -88,4 +88,41 @@ export async function markPublished(
     )
     .returning({ id: deviceDeployments.id });
   return rows.length > 0;
+}
+
+/** Directives per statement in `markPublishedMany` (3 parameters each). */
+const MARK_CHUNK = 2000;
+
+/**
+ * `markPublished` for many directives, a few statements in all; how many were marked (a directive
+ * replaced meanwhile, by a new counter on the same deployment, is not).
+ */
+export async function markPublishedMany(
+  db: Database,
+  directives: readonly Pick<PendingDirective, 'deploymentId' | 'directiveCounter'>[],
+  at: Date = new Date(),
+): Promise<number> {
+  let marked = 0;
+  for (let i = 0; i < directives.length; i += MARK_CHUNK) {
+    const chunk = directives.slice(i, i + MARK_CHUNK);
+    const rows = await db
+      .update(deviceDeployments)
+      .set({ publishedAt: at })
+      .where(
+        and(
+          inArray(
+            deviceDeployments.id,
+            chunk.map((d) => d.deploymentId),
+          ),
+          sql`(${deviceDeployments.id}, ${deviceDeployments.directiveCounter}) in (${sql.join(
+            chunk.map((d) => sql`(${d.deploymentId}, ${d.directiveCounter})`),
+            sql`, `,
+          )})`,
+          isNull(deviceDeployments.publishedAt),
+        ),
+      )
+      .returning({ id: deviceDeployments.id });
+    marked += rows.length;
+  }
+  return marked;
 }

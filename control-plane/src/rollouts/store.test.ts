@@ -22,7 +22,12 @@ import {
   type DeviceDeployment,
   type Release,
 } from '../db/schema.js';
-import { createRolloutEngine, type PendingDirective, type RolloutEngine } from './engine.js';
+import {
+  createRolloutEngine,
+  type PendingDirective,
+  type RolloutEngine,
+  type RolloutEngineOptions,
+} from './engine.js';
 import { ACTIVE_ROLLOUT_STATES } from './machines.js';
 import {
   abortRollout,
@@ -35,7 +40,7 @@ import {
   startRollout,
 } from './operator-actions.js';
 import { RolloutSpecSchema, type RolloutSpecInput } from './spec.js';
-import { unpublishedDirectives } from './outbox.js';
+import { markPublishedMany, unpublishedDirectives } from './outbox.js';
 import { recordDeploymentReport } from './reports.js';
 import {
   createRollout,
@@ -188,7 +193,11 @@ interface TestEngine {
   rollbackRequests: { from: string; to: string }[];
 }
 
-function engineFor(db: Database, failFor: Set<string> = new Set()): TestEngine {
+function engineFor(
+  db: Database,
+  failFor: Set<string> = new Set(),
+  tuning: Pick<RolloutEngineOptions, 'publishBatch' | 'publishConcurrency'> = {},
+): TestEngine {
   const published: PendingDirective[] = [];
   const rollbackRequests: { from: string; to: string }[] = [];
   const engine = createRolloutEngine({
@@ -202,6 +211,7 @@ function engineFor(db: Database, failFor: Set<string> = new Set()): TestEngine {
       rollbackRequests.push({ from: from.releaseId, to: to.releaseId });
       return makeRelease(db, from.modelName, 'rollback');
     },
+    ...tuning,
   });
   return { engine, published, rollbackRequests };
 }
@@ -346,6 +356,39 @@ function storeSuite(open: () => Promise<{ store: OpenedDatabase; dispose: () => 
     });
     const rows = await listDeployments(db(), rollout.id);
     expect(rows.every((r) => r.publishedAt !== null)).toBe(true);
+  });
+
+  it('sends a whole wave in one tick, batch after batch', async () => {
+    const fleet = await seedFleet(db(), { devices: 7 });
+    const { rollout } = await createRollout(db(), { spec: specFor(fleet), now: at(0) });
+    const t = engineFor(db(), new Set(), { publishBatch: 3, publishConcurrency: 2 });
+    const report = await t.engine.tick(at(SECOND));
+    expect(report.published).toBe(7);
+    expect(t.published.map((p) => p.deviceId).sort()).toEqual([...fleet.deviceIds].sort());
+    const rows = await listDeployments(db(), rollout.id);
+    expect(rows.every((r) => r.publishedAt !== null)).toBe(true);
+    expect((await t.engine.tick(at(2 * SECOND))).published).toBe(0);
+  });
+
+  it('marks a directive sent only if its deployment still has the counter that was sent', async () => {
+    const fleet = await seedFleet(db(), { devices: 2 });
+    const { rollout } = await createRollout(db(), { spec: specFor(fleet), now: at(0) });
+    await tickRollout(db(), rollout.id, at(SECOND));
+    const pending = (await unpublishedDirectives(db())).filter((d) => d.rolloutId === rollout.id);
+    expect(pending).toHaveLength(2);
+    const [first, second] = pending as [PendingDirective, PendingDirective];
+    const stale = { ...first, directiveCounter: first.directiveCounter + 1 };
+    expect(await markPublishedMany(db(), [stale, second], at(2 * SECOND))).toBe(1);
+    // Marked once: the second time only the one still unmarked counts.
+    expect(await markPublishedMany(db(), [first, second], at(3 * SECOND))).toBe(1);
+    expect(await markPublishedMany(db(), [], at(3 * SECOND))).toBe(0);
+    const rows = await listDeployments(db(), rollout.id);
+    expect(new Map(rows.map((r) => [r.id, r.publishedAt]))).toEqual(
+      new Map([
+        [first.deploymentId, at(3 * SECOND)],
+        [second.deploymentId, at(2 * SECOND)],
+      ]),
+    );
   });
 
   it('runs waves to completion from device reports across a restart, counting exactly', async () => {

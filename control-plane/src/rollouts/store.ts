@@ -98,6 +98,24 @@ export async function listDeployments(
     .orderBy(asc(deviceDeployments.id));
 }
 
+/**
+ * The devices of one wave, sorted: only their ids (a tick asks for them every second, so a wave of
+ * 10,000 must not cost 10,000 full rows).
+ */
+export async function listWaveDeviceIds(
+  db: Database,
+  rolloutId: string,
+  waveIndex: number,
+): Promise<string[]> {
+  const rows = await db
+    .select({ deviceId: deviceDeployments.deviceId })
+    .from(deviceDeployments)
+    .where(
+      and(eq(deviceDeployments.rolloutId, rolloutId), eq(deviceDeployments.waveIndex, waveIndex)),
+    );
+  return rows.map((r) => r.deviceId).sort();
+}
+
 /** Ids of the rollouts the scheduler works on (awaiting approval, running, paused), oldest first. */
 export async function listActiveRolloutIds(db: Database): Promise<string[]> {
   const rows = await db

@@ -24,7 +24,7 @@ import {
   sql,
 } from 'drizzle-orm';
 import type { Database } from '../db/database.js';
-import { labelSelectorSql, nextDirectiveCounter } from '../db/devices.js';
+import { labelSelectorSql, nextDirectiveCounters } from '../db/devices.js';
 import {
   deviceDeployments,
   devices,
@@ -210,6 +210,11 @@ export interface ApplyResult {
   skipped: PlanEffect[];
 }
 
+type AssignEffect = Extract<PlanEffect, { type: 'assign' }>;
+
+/** Devices per bulk assignment step (the deployment insert has 9 parameters a row). */
+const ASSIGN_CHUNK = 1000;
+
 function verdictJson(verdict: Verdict): JsonObject[] {
   return verdict.checks.map((c) => ({ ...c }));
 }
@@ -229,9 +234,24 @@ class EffectApplier {
   }
 
   async run(effects: readonly PlanEffect[]): Promise<ApplyResult> {
-    for (const effect of effects) {
-      const done = await this.apply(effect);
-      (done ? this.applied : this.skipped).push(effect);
+    for (let i = 0; i < effects.length;) {
+      const effect = effects[i]!;
+      if (effect.type !== 'assign') {
+        const done = await this.apply(effect);
+        (done ? this.applied : this.skipped).push(effect);
+        i++;
+        continue;
+      }
+      // A run of assignments (a wave's worth) is applied in bulk: a few statements per chunk of
+      // devices instead of five round trips per device.
+      const batch: AssignEffect[] = [];
+      for (; i < effects.length; i++) {
+        const e = effects[i]!;
+        if (e.type !== 'assign') break;
+        batch.push(e);
+      }
+      const done = await this.assignMany(batch);
+      batch.forEach((e, k) => (done[k] ? this.applied : this.skipped).push(e));
     }
     return { applied: this.applied, skipped: this.skipped };
   }
@@ -373,7 +393,7 @@ class EffectApplier {
       case 'complete':
         return this.rolloutEvent({ type: 'complete' });
       case 'assign':
-        return this.assign(effect.deviceId, effect.waveIndex);
+        return (await this.assignMany([effect]))[0]!;
       case 'reassign':
         return this.reassign(effect.deviceId);
     }
@@ -396,17 +416,18 @@ class EffectApplier {
   }
 
   /**
-   * Close the device's open deployments in finished rollouts (a newer directive replaces them); true if
-   * the device is then free (no open deployment left anywhere).
+   * Close the devices' open deployments in finished rollouts (a newer directive replaces them); the
+   * devices that are then free (no open deployment left anywhere).
    */
-  private async freeDevice(deviceId: string): Promise<boolean> {
+  private async freeDevices(deviceIds: readonly string[]): Promise<Set<string>> {
     const { tx, now } = this;
+    if (deviceIds.length === 0) return new Set();
     await tx
       .update(deviceDeployments)
       .set({ state: 'failed', reason: 'superseded', finishedAt: now, updatedAt: now })
       .where(
         and(
-          eq(deviceDeployments.deviceId, deviceId),
+          inArray(deviceDeployments.deviceId, [...deviceIds]),
           inArray(deviceDeployments.state, [...OPEN_DEVICE_DEPLOYMENT_STATES]),
           inArray(
             deviceDeployments.rolloutId,
@@ -417,55 +438,82 @@ class EffectApplier {
           ),
         ),
       );
-    const [open] = await tx
-      .select({ id: deviceDeployments.id })
+    const open = await tx
+      .selectDistinct({ deviceId: deviceDeployments.deviceId })
       .from(deviceDeployments)
       .where(
         and(
-          eq(deviceDeployments.deviceId, deviceId),
+          inArray(deviceDeployments.deviceId, [...deviceIds]),
           inArray(deviceDeployments.state, [...OPEN_DEVICE_DEPLOYMENT_STATES]),
         ),
-      )
-      .limit(1);
-    return open === undefined;
+      );
+    const busy = new Set(open.map((r) => r.deviceId));
+    return new Set(deviceIds.filter((id) => !busy.has(id)));
   }
 
-  private async assign(deviceId: string, waveIndex: number): Promise<boolean> {
+  /**
+   * Assign each device to its wave: a new `pending` deployment with the device's next directive
+   * counter, for active devices that are free (no open deployment anywhere). Per effect, whether it
+   * was applied. The outbox sends the directives after the tick commits.
+   */
+  private async assignMany(batch: readonly AssignEffect[]): Promise<boolean[]> {
     const { tx, now } = this;
-    if (this.rollout.state !== 'running' || !this.waveTakesMembers(waveIndex)) return false;
-    if (this.loaded.deployments.has(deviceId)) return false;
-    const [device] = await tx
-      .select({ status: devices.status, currentReleaseId: devices.currentReleaseId })
-      .from(devices)
-      .where(eq(devices.id, deviceId));
-    if (device?.status !== 'active') return false;
-    if (!(await this.freeDevice(deviceId))) return false;
-    const directiveCounter = await nextDirectiveCounter(tx, deviceId, now);
-    const [row] = await tx
-      .insert(deviceDeployments)
-      .values({
-        rolloutId: this.rollout.id,
-        waveIndex,
-        deviceId,
-        releaseId: this.rollout.releaseId,
-        state: 'pending',
-        directiveCounter,
-        previousReleaseId: device.currentReleaseId,
-        assignedAt: now,
-        updatedAt: now,
-      })
-      .onConflictDoNothing()
-      .returning();
-    if (row === undefined) return false;
-    this.loaded.deployments.set(deviceId, row);
-    return true;
+    const done = batch.map(() => false);
+    if (this.rollout.state !== 'running') return done;
+    const wanted = new Map<string, number>();
+    batch.forEach((e, k) => {
+      if (!this.waveTakesMembers(e.waveIndex)) return;
+      if (this.loaded.deployments.has(e.deviceId) || wanted.has(e.deviceId)) return;
+      wanted.set(e.deviceId, k);
+    });
+    const ids = [...wanted.keys()];
+    for (let i = 0; i < ids.length; i += ASSIGN_CHUNK) {
+      const chunk = ids.slice(i, i + ASSIGN_CHUNK);
+      const found = await tx
+        .select({
+          id: devices.id,
+          status: devices.status,
+          currentReleaseId: devices.currentReleaseId,
+        })
+        .from(devices)
+        .where(inArray(devices.id, chunk));
+      const active = new Map(
+        found.filter((d) => d.status === 'active').map((d) => [d.id, d.currentReleaseId]),
+      );
+      const free = await this.freeDevices(chunk.filter((id) => active.has(id)));
+      const ready = chunk.filter((id) => free.has(id));
+      if (ready.length === 0) continue;
+      const counters = await nextDirectiveCounters(tx, ready, now);
+      const inserted = await tx
+        .insert(deviceDeployments)
+        .values(
+          ready.map((deviceId) => ({
+            rolloutId: this.rollout.id,
+            waveIndex: batch[wanted.get(deviceId)!]!.waveIndex,
+            deviceId,
+            releaseId: this.rollout.releaseId,
+            state: 'pending' as const,
+            directiveCounter: counters.get(deviceId)!,
+            previousReleaseId: active.get(deviceId) ?? null,
+            assignedAt: now,
+            updatedAt: now,
+          })),
+        )
+        .onConflictDoNothing()
+        .returning();
+      for (const row of inserted) {
+        this.loaded.deployments.set(row.deviceId, row);
+        done[wanted.get(row.deviceId)!] = true;
+      }
+    }
+    return done;
   }
 
   private async reassign(deviceId: string): Promise<boolean> {
     const { tx, now } = this;
     const row = this.loaded.deployments.get(deviceId);
     if (row?.retryRequestedAt == null || this.rollout.state !== 'running') return false;
-    if (!(await this.freeDevice(deviceId))) {
+    if (!(await this.freeDevices([deviceId])).has(deviceId)) {
       // Busy in another rollout: the retry is dropped rather than racing it.
       await tx
         .update(deviceDeployments)
