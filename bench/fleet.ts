@@ -137,6 +137,19 @@ async function startControlPlane(dir: string, log: (line: string) => void): Prom
     server = await startServerProcess({
       dataDir: join(dir, 'cp'),
       logLevel: 'info',
+      // The scheduler's own account of each tick that sent directives (how long planning and
+      // publishing took), so a slow wave shows which side it is slow on.
+      onLog: (line) => {
+        if (!line.includes('"directives published"')) return;
+        try {
+          const r = JSON.parse(line) as { published: number; planMs: number; publishMs: number };
+          log(
+            `fleet: server published ${r.published} (plan ${r.planMs} ms, publish ${r.publishMs} ms)`,
+          );
+        } catch {
+          /* not a log line */
+        }
+      },
       ...(typeof pg === 'string' ? {} : { extraArgs: ['--database-url', pg.url] }),
     });
   } catch (e) {
@@ -194,8 +207,15 @@ interface WaveResult {
   readonly assigned: number;
   readonly succeeded: number;
   readonly failed: number;
+  /** Failures by state and reason, e.g. `3 failed(download_failed)`. */
+  readonly failures?: string;
+  /** Connected -> the server saw every device online (the wave is posted after that). */
+  readonly settleSeconds?: number;
   /** POST /v1/rollouts -> last `assigned`, or -> deadline when not all were. */
   readonly notifySeconds: number;
+  /** POST /v1/rollouts -> first and median `assigned` (the scheduler's latency, then the spread). */
+  readonly firstAssignedSeconds: number;
+  readonly medianAssignedSeconds: number;
   readonly succeedSeconds: number;
   readonly partial?: string;
   /** Peak RSS of this process and of the server child, bytes. */
@@ -253,6 +273,8 @@ async function fullWave(
       succeeded: 0,
       failed: 0,
       notifySeconds: NaN,
+      firstAssignedSeconds: NaN,
+      medianAssignedSeconds: NaN,
       succeedSeconds: NaN,
       partial: e.message,
       simPeakRss: ownPeakRss(),
@@ -265,15 +287,19 @@ async function fullWave(
     const assignedAt: number[] = [];
     const succeededAt: number[] = [];
     let failed = 0;
+    const failures = new Map<string, number>();
     let wake: () => void = () => undefined;
     const removers: (() => void)[] = [];
     for (const d of sim.fleet.devices) {
-      const onDeployment = (e: { releaseId: string; state: string }) => {
+      const onDeployment = (e: { releaseId: string; state: string; reason?: string }) => {
         if (e.releaseId !== cp.releaseId) return;
         if (e.state === 'assigned') assignedAt.push(performance.now());
         else if (e.state === 'succeeded') succeededAt.push(performance.now());
-        else if (e.state === 'failed' || e.state === 'rolled_back') failed++;
-        else return;
+        else if (e.state === 'failed' || e.state === 'rolled_back') {
+          failed++;
+          const why = `${e.state}(${e.reason ?? '?'})`;
+          failures.set(why, (failures.get(why) ?? 0) + 1);
+        } else return;
         wake();
       };
       d.agent.on('deployment', onDeployment);
@@ -289,6 +315,20 @@ async function fullWave(
       }
       return done();
     };
+    // Start from a settled control plane: right after the connect storm it is still digesting N
+    // devices' first presence and state reports, and a wave posted then measures that backlog.
+    const settling = performance.now();
+    const settleDeadline = settling + 60_000 + n * 10;
+    const online = async () =>
+      (
+        await cp.api.json<{ total: number }>(
+          'GET',
+          `/v1/devices?online=true&limit=1&selector=${encodeURIComponent(sim.selector)}`,
+        )
+      ).total;
+    while ((await online()) < n && performance.now() < settleDeadline) await wait(500);
+    const settleSeconds = (performance.now() - settling) / 1000;
+    log(`fleet: the server saw all devices online after ${settleSeconds.toFixed(1)} s`);
     const posted = performance.now();
     await cp.api.json('POST', '/v1/rollouts', {
       releaseId: cp.releaseId,
@@ -299,6 +339,9 @@ async function fullWave(
     });
     const deadline = posted + waveDeadline;
     const allAssigned = await until(() => assignedAt.length >= n, deadline);
+    log(
+      `fleet: ${assignedAt.length}/${n} assigned after ${((performance.now() - posted) / 1000).toFixed(1)} s`,
+    );
     const allSucceeded = await until(() => succeededAt.length + failed >= n, deadline);
     const lastOf = (xs: number[], all: boolean) =>
       ((all ? xs.reduce((a, b) => Math.max(a, b), posted) : performance.now()) - posted) / 1000;
@@ -310,7 +353,12 @@ async function fullWave(
       assigned: assignedAt.length,
       succeeded: succeededAt.length,
       failed,
+      failures: [...failures].map(([why, count]) => `${count} ${why}`).join(', '),
+      settleSeconds,
       notifySeconds: lastOf(assignedAt, allAssigned),
+      firstAssignedSeconds:
+        assignedAt.length > 0 ? (assignedAt.reduce((a, b) => Math.min(a, b)) - posted) / 1000 : NaN,
+      medianAssignedSeconds: assignedAt.length > 0 ? (median(assignedAt) - posted) / 1000 : NaN,
       succeedSeconds: lastOf(succeededAt, allSucceeded && failed === 0),
       ...(allSucceeded
         ? {}
@@ -758,7 +806,7 @@ function waveRows(w: WaveResult): BenchRow[] {
   const n = w.devices;
   const notified = w.assigned / w.notifySeconds;
   const awsSeconds = n / AWS_JOBS_PER_SECOND;
-  const rss = `server on ${w.database}; peak RSS: simulator ${mib(w.simPeakRss).toFixed(0)} MiB, server ${mib(w.serverPeakRss).toFixed(0)} MiB; enroll + connect ${w.enrollSeconds.toFixed(1)} s`;
+  const rss = `server on ${w.database}; peak RSS: simulator ${mib(w.simPeakRss).toFixed(0)} MiB, server ${mib(w.serverPeakRss).toFixed(0)} MiB; enroll + connect ${w.enrollSeconds.toFixed(1)} s${w.settleSeconds === undefined ? '' : `, settle ${w.settleSeconds.toFixed(1)} s`}`;
   const partial = w.partial ? `PARTIAL: ${w.partial}; ` : '';
   return [
     {
@@ -771,7 +819,7 @@ function waveRows(w: WaveResult): BenchRow[] {
       ratio: notified / AWS_JOBS_PER_SECOND,
       goal: '>= 1000 dev/s',
       pass: !w.partial && notified >= 1000,
-      note: `${partial}${w.assigned}/${n} assigned in ${w.notifySeconds.toFixed(2)} s; ${rss}`,
+      note: `${partial}${w.assigned}/${n} assigned in ${w.notifySeconds.toFixed(2)} s (first after ${w.firstAssignedSeconds.toFixed(2)} s, median ${w.medianAssignedSeconds.toFixed(2)} s); ${rss}`,
     },
     {
       group: GROUP,
@@ -783,7 +831,7 @@ function waveRows(w: WaveResult): BenchRow[] {
       ratio: w.succeedSeconds / awsSeconds,
       goal: 'ratio <= 1',
       pass: !w.partial && w.succeeded === n && w.succeedSeconds <= awsSeconds,
-      note: `${partial}${w.succeeded} succeeded, ${w.failed} failed of ${n}`,
+      note: `${partial}${w.succeeded} succeeded, ${w.failed} failed of ${n}${w.failures ? ` (${w.failures})` : ''}`,
     },
   ];
 }
