@@ -19,6 +19,7 @@ import {
 import { EdgefleetError } from '@edgefleet/protocol';
 import pino, { type Logger } from 'pino';
 import { SENSOR_FEATURES, SensorGenerator, type DataMode } from './data/sensor-data.js';
+import { boundedFetch } from './net/bounded-fetch.js';
 
 export interface SimDevice {
   readonly deviceId: string;
@@ -69,6 +70,11 @@ export interface FleetOptions {
   readonly logger?: Logger;
   /** Enrollments and starts in flight at once (default 32). */
   readonly concurrency?: number;
+  /**
+   * Artifact downloads holding a connection at once over the whole fleet (default 256): a wave
+   * reaching thousands of agents in one process would otherwise exhaust its file descriptors.
+   */
+  readonly maxConcurrentDownloads?: number;
   /** Called as devices enroll and connect. */
   readonly onProgress?: (phase: 'enrolled' | 'started', done: number, total: number) => void;
 }
@@ -122,9 +128,12 @@ export class Fleet {
    */
   private readonly pinnedRoots = new Map<string, Uint8Array>();
   private readonly logger: Logger;
+  /** The fetch every agent downloads through (see `maxConcurrentDownloads`). */
+  private readonly fetch: typeof fetch;
 
   private constructor(private readonly options: FleetOptions) {
     this.logger = options.logger ?? pino({ level: 'silent' });
+    this.fetch = boundedFetch(options.maxConcurrentDownloads ?? 256);
   }
 
   private createAgent(plan: DevicePlan, config: AgentConfig, pinnedRoot: Uint8Array): Agent {
@@ -135,6 +144,7 @@ export class Fleet {
       logger: this.logger,
       runtimeFacts: o.runtimeFacts ?? { ortVersion: '1.30.0', availableProviders: ['cpu'] },
       pinnedRoot,
+      fetch: this.fetch,
       ...(o.clock ? { clock: o.clock } : {}),
       ...(o.mqttConnectFor ? { mqttConnect: o.mqttConnectFor(plan) } : {}),
       ...(o.tuning ? { tuning: o.tuning } : {}),
