@@ -144,6 +144,9 @@ describe('edgefleet-agent enroll', () => {
       token,
       '--state-dir',
       stateDir,
+      // Never the default (/etc/edgefleet-agent/agent.json when the tests run as root).
+      '--config',
+      join(stateDir, 'agent.json'),
       '--root-sha256',
       pin,
     ];
@@ -190,6 +193,8 @@ describe('edgefleet-agent enroll', () => {
       'efe_whatever-token',
       '--state-dir',
       join(dir, 'unreachable'),
+      '--config',
+      join(dir, 'unreachable', 'agent.json'),
     ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('error EF_UNREACHABLE: cannot reach the control plane');

@@ -99,3 +99,26 @@ export async function recordDeploymentReport(
       : { outcome: 'applied', deployment: updated };
   });
 }
+
+/**
+ * A device's `state` (published on every connect) names its current deployment: record it as a report
+ * too. A `status` report can be lost on the way (an embedded broker that acknowledged it and was killed
+ * before the ingest wrote it); the device does not send it again, but its next `state` makes up for it,
+ * so the deployment does not sit in an old state until its timeout. Undefined when no deployment is named.
+ */
+export async function recordStateReport(
+  db: Database,
+  state: {
+    deviceId: string;
+    deployment: { directiveCounter: number; state: DeploymentState } | null;
+    at?: Date;
+  },
+): Promise<ReportOutcome | undefined> {
+  if (state.deployment === null) return undefined;
+  return recordDeploymentReport(db, {
+    deviceId: state.deviceId,
+    directiveCounter: state.deployment.directiveCounter,
+    state: state.deployment.state,
+    ...(state.at === undefined ? {} : { at: state.at }),
+  });
+}

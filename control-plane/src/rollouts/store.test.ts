@@ -41,7 +41,7 @@ import {
 } from './operator-actions.js';
 import { RolloutSpecSchema, type RolloutSpecInput } from './spec.js';
 import { markPublishedMany, unpublishedDirectives } from './outbox.js';
-import { recordDeploymentReport } from './reports.js';
+import { recordDeploymentReport, recordStateReport } from './reports.js';
 import {
   createRollout,
   getRollout,
@@ -493,6 +493,37 @@ function storeSuite(open: () => Promise<{ store: OpenedDatabase; dispose: () => 
         })
       ).outcome,
     ).toBe('unknown');
+  });
+
+  it("makes up for lost status reports from the device's state on reconnect", async () => {
+    const fleet = await seedFleet(db(), { devices: 1 });
+    const { rollout } = await createRollout(db(), { spec: specFor(fleet), now: at(0) });
+    await tickRollout(db(), rollout.id, at(SECOND));
+    const [d] = await listDeployments(db(), rollout.id);
+    await recordDeploymentReport(db(), {
+      deviceId: d!.deviceId,
+      directiveCounter: d!.directiveCounter,
+      state: 'staged',
+      at: at(2 * SECOND),
+    });
+    // The activating ... succeeded reports were lost; the state sent on reconnect names the outcome.
+    const state = (s: DeploymentState, counter = d!.directiveCounter) =>
+      recordStateReport(db(), {
+        deviceId: d!.deviceId,
+        deployment: { directiveCounter: counter, state: s },
+        at: at(5 * SECOND),
+      });
+    expect(await state('succeeded')).toMatchObject({
+      outcome: 'applied',
+      deployment: { state: 'succeeded', finishedAt: at(5 * SECOND) },
+    });
+    // A later connect repeats it (applied, unchanged); an older state never goes back.
+    expect((await state('succeeded'))!.outcome).toBe('applied');
+    expect((await state('soaking'))!.outcome).toBe('stale');
+    expect((await state('assigned', 999))!.outcome).toBe('unknown');
+    expect(
+      await recordStateReport(db(), { deviceId: d!.deviceId, deployment: null }),
+    ).toBeUndefined();
   });
 
   it('supersedes older rollouts of the model: unsent directives are never sent, devices move over', async () => {

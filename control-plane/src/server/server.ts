@@ -36,7 +36,7 @@ import { createHealthSource } from './health-source.js';
 import { SCHEDULER_LOCK_KEY, startLeadership, type Leadership } from './leadership.js';
 import { RetentionLoop } from './retention.js';
 import { createRolloutEngine, type RolloutEngine, type TickReport } from '../rollouts/engine.js';
-import { recordDeploymentReport } from '../rollouts/reports.js';
+import { recordDeploymentReport, recordStateReport } from '../rollouts/reports.js';
 import { buildRelease } from '../releases/build-release.js';
 import { allRoutes } from './routes.js';
 
@@ -164,6 +164,22 @@ export async function startServer(
             outcome: r.outcome,
           },
         });
+      },
+      onState: async (m) => {
+        // Makes up for a status report lost with a broker that died (see recordStateReport).
+        const r = await recordStateReport(db, { ...m, at: new Date(m.at) });
+        if (r?.outcome === 'applied' && m.deployment !== null) {
+          events.emit({
+            type: 'deployment.status',
+            data: {
+              deviceId: m.deviceId,
+              releaseId: m.deployment.releaseId,
+              state: m.deployment.state,
+              reason: null,
+              outcome: r.outcome,
+            },
+          });
+        }
       },
     });
     closers.push(() => ingest.close());
