@@ -64,8 +64,8 @@ export interface DeploymentReport {
 }
 
 export type ReportOutcome =
-  /** Stored (or a repeat of the stored state). */
-  | { outcome: 'applied'; deployment: DeviceDeployment }
+  /** Stored (`changed`: false for a repeat of the stored state). */
+  | { outcome: 'applied'; deployment: DeviceDeployment; changed: boolean }
   /** Older than what is stored, or after a final state: ignored. */
   | { outcome: 'stale'; deployment: DeviceDeployment }
   /** No deployment has this device and directive counter. */
@@ -96,7 +96,7 @@ export async function recordDeploymentReport(
     const updated = await applyDeploymentEvent(tx, row, event, at);
     return updated === undefined
       ? { outcome: 'stale', deployment: row }
-      : { outcome: 'applied', deployment: updated };
+      : { outcome: 'applied', deployment: updated, changed: updated.state !== row.state };
   });
 }
 

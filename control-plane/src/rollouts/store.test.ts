@@ -515,10 +515,11 @@ function storeSuite(open: () => Promise<{ store: OpenedDatabase; dispose: () => 
       });
     expect(await state('succeeded')).toMatchObject({
       outcome: 'applied',
+      changed: true,
       deployment: { state: 'succeeded', finishedAt: at(5 * SECOND) },
     });
     // A later connect repeats it (applied, unchanged); an older state never goes back.
-    expect((await state('succeeded'))!.outcome).toBe('applied');
+    expect(await state('succeeded')).toMatchObject({ outcome: 'applied', changed: false });
     expect((await state('soaking'))!.outcome).toBe('stale');
     expect((await state('assigned', 999))!.outcome).toBe('unknown');
     expect(

@@ -168,7 +168,8 @@ export async function startServer(
       onState: async (m) => {
         // Makes up for a status report lost with a broker that died (see recordStateReport).
         const r = await recordStateReport(db, { ...m, at: new Date(m.at) });
-        if (r?.outcome === 'applied' && m.deployment !== null) {
+        // Only news: every connect repeats the state, which must not look like a second report.
+        if (r?.outcome === 'applied' && r.changed && m.deployment !== null) {
           events.emit({
             type: 'deployment.status',
             data: {
