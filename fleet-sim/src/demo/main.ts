@@ -207,7 +207,7 @@ async function main(): Promise<number> {
         `  API:        ${server.httpUrl}/v1 (OpenAPI: ${server.httpUrl}/v1/openapi.json)`,
         `  metrics:    ${server.httpUrl}/metrics`,
         `  MQTT:       ${server.mqttUrl}`,
-        `  admin token: ${join(dataDir, 'admin-token')}`,
+        `  admin token: ${join(dataDir, 'admin-token')}${ownDir && !values.keep ? ' (the temporary data dir is removed on exit; --keep keeps it)' : ''}`,
         `  release:    ${release.releaseId}`,
         `  fleet:      ${DEVICES} devices (selector ${sim.selector}): ${server.httpUrl}/v1/devices`,
         `  rollout:    ${server.httpUrl}/v1/rollouts/${rolloutId} (dashboard: ${server.httpUrl}/ui/#/rollouts/${rolloutId})`,
