@@ -18,7 +18,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -38,6 +37,7 @@ import { linearClassifier } from '@edgefleet/protocol';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import pino from 'pino';
 import { printTable, writeResults, median, type BenchRow } from './lib/report.js';
+import { freePort } from './lib/net.js';
 import { freshPostgres } from './lib/postgres.js';
 
 export interface FleetBenchOptions {
@@ -78,18 +78,6 @@ async function within<T>(ms: number, what: string, work: Promise<T>): Promise<T>
   } finally {
     clearTimeout(timer);
   }
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) =>
-    s.close(() => {
-      r();
-    }),
-  );
-  return port;
 }
 
 /** Peak RSS (VmHWM) of a live process, in bytes; NaN when it cannot be read. */

@@ -17,7 +17,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -33,6 +32,7 @@ import {
 import { connectAsync, type MqttClient } from 'mqtt';
 import pino from 'pino';
 import { printTable, writeResults, type BenchRow } from './lib/report.js';
+import { freePort } from './lib/net.js';
 import { freshPostgres } from './lib/postgres.js';
 
 const DEVICES = 40;
@@ -55,18 +55,6 @@ interface ControlPlane {
 }
 
 const wait = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) =>
-    s.close(() => {
-      r();
-    }),
-  );
-  return port;
-}
 
 /** A control plane with a released model and `DEVICES` enrolled devices. */
 async function startControlPlane(databaseUrl?: string): Promise<ControlPlane> {

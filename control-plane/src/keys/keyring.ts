@@ -167,10 +167,7 @@ export class Keyring {
   /** The held private keys of a role in the current root, enough to meet its threshold. */
   signingKeys(role: TrustRoleName): SigningKey[] {
     const r = this.current.root.roles[role];
-    const keys = r.keyids.flatMap((id) => {
-      const k = this.held.get(id);
-      return k ? [k] : [];
-    });
+    const keys = this.heldKeys(role);
     if (keys.length < r.threshold) {
       throw new EdgefleetError(
         'EF_SIGNATURE_INVALID',
@@ -179,6 +176,18 @@ export class Keyring {
       );
     }
     return keys.slice(0, r.threshold);
+  }
+
+  /** Whether this control plane holds enough of `role`'s keys to sign for it. */
+  canSign(role: TrustRoleName): boolean {
+    return this.heldKeys(role).length >= this.current.root.roles[role].threshold;
+  }
+
+  private heldKeys(role: TrustRoleName): SigningKey[] {
+    return this.current.root.roles[role].keyids.flatMap((id) => {
+      const k = this.held.get(id);
+      return k ? [k] : [];
+    });
   }
 
   /**
@@ -221,8 +230,6 @@ export class Keyring {
    * fast-forward attack: devices reset their directive counter when the deploy role changes.
    */
   async rotate(role: 'release' | 'deploy'): Promise<RotationResult> {
-    const rootRole = this.current.root.roles.root;
-    const heldRoot = rootRole.keyids.filter((id) => this.held.has(id)).length;
     const key = generateSigningKey();
     const old = this.current.root;
     const pub = (id: string) => old.keys[id]!;
@@ -240,7 +247,7 @@ export class Keyring {
       },
     });
     await this.storeKey(role, key);
-    if (heldRoot < rootRole.threshold) {
+    if (!this.canSign('root')) {
       // The root is offline: the new key waits here (held, in no role yet) for root N+1 to be
       // signed offline and pushed; acceptRoot then starts signing with it.
       this.options.logger.info(

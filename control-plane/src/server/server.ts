@@ -142,6 +142,16 @@ export async function startServer(
     const authenticator = createAuthenticator(db);
     const metrics = new MetricsRegistry();
     const events = new EventBus();
+    /** A deployment report on the event stream (the dashboard and tests follow devices with it). */
+    const emitDeploymentStatus = (data: {
+      deviceId: string;
+      releaseId: string;
+      state: string;
+      reason: string | null;
+      outcome: string;
+    }) => {
+      events.emit({ type: 'deployment.status', data });
+    };
     const ingest = new TelemetryIngest({
       db,
       logger,
@@ -154,15 +164,12 @@ export async function startServer(
           ...(m.reason ? { reason: m.reason } : {}),
           at: new Date(m.at),
         });
-        events.emit({
-          type: 'deployment.status',
-          data: {
-            deviceId: m.deviceId,
-            releaseId: m.releaseId,
-            state: m.state,
-            reason: m.reason ?? null,
-            outcome: r.outcome,
-          },
+        emitDeploymentStatus({
+          deviceId: m.deviceId,
+          releaseId: m.releaseId,
+          state: m.state,
+          reason: m.reason ?? null,
+          outcome: r.outcome,
         });
       },
       onState: async (m) => {
@@ -170,15 +177,12 @@ export async function startServer(
         const r = await recordStateReport(db, { ...m, at: new Date(m.at) });
         // Only news: every connect repeats the state, which must not look like a second report.
         if (r?.outcome === 'applied' && r.changed && m.deployment !== null) {
-          events.emit({
-            type: 'deployment.status',
-            data: {
-              deviceId: m.deviceId,
-              releaseId: m.deployment.releaseId,
-              state: m.deployment.state,
-              reason: null,
-              outcome: r.outcome,
-            },
+          emitDeploymentStatus({
+            deviceId: m.deviceId,
+            releaseId: m.deployment.releaseId,
+            state: m.deployment.state,
+            reason: null,
+            outcome: r.outcome,
           });
         }
       },

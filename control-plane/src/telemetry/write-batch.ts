@@ -537,31 +537,17 @@ async function upsertHealth(tx: Database, fresh: readonly TelemetryItem[], now: 
   }
 }
 
-/** last_seen_at = greatest(last_seen_at, at) for many devices in one statement. */
-async function touchMany(tx: Database, lastSeen: ReadonlyMap<string, number>): Promise<void> {
-  for (const part of chunks([...lastSeen])) {
-    const values = recordset(
-      'v',
-      [
-        ['id', 'text'],
-        ['at', 'timestamptz'],
-      ],
-      part.map(([id, at]) => [id, new Date(at)]),
-    );
-    await tx.execute(
-      sql`update ${devices} set last_seen_at = greatest(${devices.lastSeenAt}, v.at)
-          from ${values}
-          where ${devices.id} = v.id and ${devices.status} = 'active'`,
-    );
-  }
-}
-
 /**
- * Online flag and last seen of many devices in one statement (what `touchDevice` does for one: a
- * reconnect storm is one statement per batch, not one per device).
+ * Last seen (greatest of the stored and the batch's latest message) and, for devices that sent
+ * `presence`, the online flag: every device of the batch in one statement per chunk (what
+ * `touchDevice` does for one), so a reconnect storm is not one statement per device.
  */
-async function recordPresence(tx: Database, presence: readonly PresenceItem[]): Promise<void> {
-  for (const part of chunks(presence)) {
+async function touchDevices(
+  tx: Database,
+  lastSeen: ReadonlyMap<string, number>,
+  presence: ReadonlyMap<string, PresenceItem>,
+): Promise<void> {
+  for (const part of chunks([...lastSeen])) {
     const values = recordset(
       'v',
       [
@@ -569,10 +555,11 @@ async function recordPresence(tx: Database, presence: readonly PresenceItem[]): 
         ['at', 'timestamptz'],
         ['online', 'boolean'],
       ],
-      part.map((p) => [p.deviceId, new Date(p.receivedAt), p.online]),
+      part.map(([id, at]) => [id, new Date(at), presence.get(id)?.online ?? null]),
     );
     await tx.execute(
-      sql`update ${devices} set last_seen_at = greatest(${devices.lastSeenAt}, v.at), online = v.online
+      sql`update ${devices} set last_seen_at = greatest(${devices.lastSeenAt}, v.at),
+            online = coalesce(v.online, ${devices.online})
           from ${values}
           where ${devices.id} = v.id and ${devices.status} = 'active'`,
     );
@@ -589,20 +576,17 @@ async function recordStates(tx: Database, states: readonly StateItem[]): Promise
         ['release', 'text'],
         ['ort', 'text'],
         ['providers', 'jsonb'],
-        ['at', 'timestamptz'],
       ],
       part.map((s) => [
         s.deviceId,
         s.msg.release?.releaseId ?? null,
         s.msg.runtime.ortVersion,
         [...s.msg.runtime.availableProviders],
-        new Date(s.receivedAt),
       ]),
     );
     await tx.execute(
       sql`update ${devices} set current_release_id = v.release, ort_version = v.ort,
-            execution_providers = v.providers,
-            last_seen_at = greatest(${devices.lastSeenAt}, v.at)
+            execution_providers = v.providers
           from ${values}
           where ${devices.id} = v.id`,
     );
@@ -728,8 +712,8 @@ export async function writeBatch(
     const aggregates = await mergeAggregates(tx, ctx, perCohort);
 
     await upsertHealth(tx, fresh, ctx.now);
-    await touchMany(tx, lastSeen);
-    await recordPresence(tx, [...presence.values()]);
+    // Last seen covers every item's device (states and presence included).
+    await touchDevices(tx, lastSeen, presence);
     await recordStates(tx, [...states.values()]);
     cacheUpdates = aggregates.cached;
     return {
