@@ -4,7 +4,7 @@
  *
  * - A window is read as `over` (some feature drifted: above its threshold with enough samples),
  *   `ok`, or `insufficient` (no feature could be compared). While an event is open, a window that is
- *   not over is `under` when every feature of the event that could be compared is at most
+ *   not over is `under` when every feature the event names that could be compared is at most
  *   `clearRatio` x its threshold (hysteresis), else `between`.
  * - Fire: an over window when at least `m` of the last `n` evaluated windows are over, no event is
  *   open and no cooldown runs. One open event per key: while open, over windows update it.
@@ -14,6 +14,30 @@
  *   remembered for M-of-N but open nothing.
  * - Insufficient windows neither fire nor clear, and do not count towards M-of-N.
  * - A window at or before the last one seen is `stale` and changes nothing (replays are harmless).
+ *
+ * Which features an event names (the `open` action, `update`s, the stored event and so the drift
+ * event and its retraining request): the same M-of-N rule per feature. The state keeps, per
+ * feature over in any of the last `n` evaluated windows, whether it was over in each of them (at
+ * most `n` flags, like `recent`) and its latest over-threshold reading. Every evaluated window
+ * (open or not, cooldown or not) is recorded; insufficient windows are not; a resolve forgets it
+ * all, like `recent` (an opening does not: the event keeps counting from there).
+ * - On open, the event names the features over in at least `m` of the last `n` evaluated windows.
+ *   When none is (over windows that take turns between features: a, b, a... with m = 2), it names
+ *   the features over in the most of those windows (all of them on a tie), so the list is never
+ *   empty: the firing window is over, so some feature was over at least once. One noisy window in
+ *   which an unshifted feature crosses its threshold does not name it (unless nothing else was over
+ *   more often, in which case the event itself rests on such windows).
+ * - While open, an over window adds the features that reached `m` of the last `n` (an update);
+ *   nothing is ever removed from an open event.
+ * - The values shown are each named feature's latest over-threshold reading; lists are ordered most
+ *   drifted first (value / threshold, then name).
+ * - Clearing (the `under` verdict) looks at the named features only, so a feature that crossed its
+ *   threshold once and then sits between the two thresholds does not keep the event open; any over
+ *   window, named features or not, still restarts the clear count. The list is never empty, so an
+ *   event cannot be left with nothing to clear on.
+ * - States stored without the per-feature history (by an earlier version) load with an empty one:
+ *   counting starts at the next window (an event opening on that very window names what it shows,
+ *   as the earlier version did).
  */
 import type { FeatureDrift } from '@edgefleet/protocol';
 import { z } from 'zod';
@@ -42,12 +66,26 @@ export interface WindowObservation {
 /** How the monitor read a window. */
 export type WindowVerdict = 'over' | 'ok' | 'under' | 'between' | 'insufficient' | 'stale';
 
+/** One feature's over history (see the module comment). */
+export interface FeatureOverHistory {
+  /** Its latest over-threshold reading. */
+  readonly latest: DriftedFeature;
+  /**
+   * Over (true) or not in the last evaluated windows (at most `fireAfter.n`), oldest first, the
+   * last one being the last evaluated window; windows before the first were not over.
+   */
+  readonly over: readonly boolean[];
+}
+
 /** The event the monitor holds open. */
 export interface OpenEventState {
   readonly openedWindowStart: number;
   readonly openedWindowEnd: number;
   readonly lastOverWindowStart: number;
-  /** Every feature that went over while open, with its latest values, most drifted first. */
+  /**
+   * The features named as drifted (over in `m` of the last `n` windows, see the module comment),
+   * with their latest over-threshold values, most drifted first. Never empty.
+   */
   readonly features: readonly DriftedFeature[];
   /** Consecutive under windows so far. */
   readonly clearStreak: number;
@@ -60,6 +98,11 @@ export interface MonitorState {
   readonly lastWindowStart: number | null;
   /** Over (true) or not, for the last evaluated windows (at most `fireAfter.n`), oldest first. */
   readonly recent: readonly boolean[];
+  /**
+   * The features over in any of the last evaluated windows (at most `fireAfter.n`) since the last
+   * resolve, with their history. Missing in states stored by earlier versions: empty.
+   */
+  readonly featureHistory?: readonly FeatureOverHistory[];
   readonly open: OpenEventState | null;
   /** No event opens for windows starting before this (epoch ms). */
   readonly cooldownUntil: number | null;
@@ -68,6 +111,7 @@ export interface MonitorState {
 export const INITIAL_MONITOR_STATE: MonitorState = Object.freeze({
   lastWindowStart: null,
   recent: [],
+  featureHistory: [],
   open: null,
   cooldownUntil: null,
 });
@@ -78,7 +122,10 @@ export type MonitorAction =
       readonly type: 'open';
       readonly windowStart: number;
       readonly windowEnd: number;
-      /** The features over threshold in this window, most drifted first. */
+      /**
+       * The features named as drifted (see the module comment), with their latest over-threshold
+       * values, most drifted first. Never empty.
+       */
       readonly features: readonly DriftedFeature[];
       /** Over windows among the last `ofWindows` evaluated ones. */
       readonly overWindows: number;
@@ -88,7 +135,10 @@ export type MonitorAction =
       readonly type: 'update';
       readonly windowStart: number;
       readonly windowEnd: number;
-      /** The features over threshold in this window. */
+      /**
+       * The event's features (after this window) that were over threshold in this window, most
+       * drifted first; empty when only features the event does not name were.
+       */
       readonly features: readonly DriftedFeature[];
       /** The event's features after this window (see `OpenEventState.features`). */
       readonly eventFeatures: readonly DriftedFeature[];
@@ -146,7 +196,45 @@ function unionFeatures(
   return [...byName.values()].sort(bySeverity);
 }
 
-/** How a window reads, given whether (and on which features) an event is open. */
+/** The history after one more evaluated window, in which `overNow` were over; at most `n` flags. */
+function recordWindow(
+  history: readonly FeatureOverHistory[],
+  overNow: readonly DriftedFeature[],
+  n: number,
+): FeatureOverHistory[] {
+  const fresh = new Map(overNow.map((f) => [f.feature, f]));
+  const next: FeatureOverHistory[] = [];
+  for (const h of history) {
+    const now = fresh.get(h.latest.feature);
+    fresh.delete(h.latest.feature);
+    const over = [...h.over, now !== undefined].slice(-n);
+    if (over.includes(true)) next.push({ latest: now ?? h.latest, over });
+  }
+  for (const f of fresh.values()) next.push({ latest: f, over: [true] });
+  return next;
+}
+
+const overCount = (h: FeatureOverHistory): number => h.over.filter(Boolean).length;
+
+/**
+ * The features an opening event names: those over in at least `m` of the remembered windows, else
+ * those over in the most of them (ties: all), most drifted first.
+ */
+function namedFeatures(history: readonly FeatureOverHistory[], m: number): DriftedFeature[] {
+  const qualifying = history.filter((h) => overCount(h) >= m);
+  if (qualifying.length > 0) return qualifying.map((h) => h.latest).sort(bySeverity);
+  const most = history.reduce((max, h) => Math.max(max, overCount(h)), 0);
+  return history
+    .filter((h) => most > 0 && overCount(h) === most)
+    .map((h) => h.latest)
+    .sort(bySeverity);
+}
+
+/**
+ * How a window reads, given whether (and on which features) an event is open. While open, `under`
+ * and `between` look at the features the event names (never empty), not at ones that crossed their
+ * threshold now and then without reaching M of N.
+ */
 export function classifyWindow(
   features: readonly FeatureDrift[],
   open: OpenEventState | null,
@@ -173,37 +261,45 @@ export function stepMonitor(
     return { state, verdict: 'stale', action: null, suppressed: false };
   }
   const verdict = classifyWindow(obs.features, state.open, policy.clearRatio);
-  const seen = { ...state, lastWindowStart: obs.windowStart };
   const at = { windowStart: obs.windowStart, windowEnd: obs.windowEnd };
-  const overFeatures = (): DriftedFeature[] =>
-    obs.features
-      .filter((f) => f.status === 'drifted')
-      .map(drifted)
-      .sort(bySeverity);
 
   if (verdict === 'insufficient') {
-    return { state: seen, verdict, action: null, suppressed: false };
+    return {
+      state: { ...state, lastWindowStart: obs.windowStart },
+      verdict,
+      action: null,
+      suppressed: false,
+    };
   }
+
+  const overNow = obs.features.filter((f) => f.status === 'drifted').map(drifted);
+  const featureHistory = recordWindow(state.featureHistory ?? [], overNow, policy.fireAfter.n);
+  const seen = { ...state, lastWindowStart: obs.windowStart, featureHistory };
 
   const open = state.open;
   if (open !== null) {
     switch (verdict) {
       case 'over': {
-        const features = overFeatures();
+        // Named features get their latest values; features that reached M of N join.
+        const named = new Set(open.features.map((f) => f.feature));
+        const latest = featureHistory
+          .filter((h) => named.has(h.latest.feature) || overCount(h) >= policy.fireAfter.m)
+          .map((h) => h.latest);
         const next: OpenEventState = {
           ...open,
           lastOverWindowStart: obs.windowStart,
-          features: unionFeatures(open.features, features),
+          features: unionFeatures(open.features, latest),
           clearStreak: 0,
           windowsOver: open.windowsOver + 1,
         };
+        const overHere = new Set(overNow.map((f) => f.feature));
         return {
           state: { ...seen, open: next },
           verdict,
           action: {
             type: 'update',
             ...at,
-            features,
+            features: next.features.filter((f) => overHere.has(f.feature)),
             eventFeatures: next.features,
             windowsOver: next.windowsOver,
           },
@@ -233,6 +329,7 @@ export function stepMonitor(
             ...seen,
             open: null,
             recent: [],
+            featureHistory: [],
             cooldownUntil: obs.windowEnd + policy.cooldownMs,
           },
           verdict,
@@ -252,7 +349,7 @@ export function stepMonitor(
   if (!fires || cooling) {
     return { state: { ...seen, recent }, verdict, action: null, suppressed: fires && cooling };
   }
-  const features = overFeatures();
+  const features = namedFeatures(featureHistory, policy.fireAfter.m);
   return {
     state: {
       ...seen,
@@ -304,6 +401,10 @@ const DriftedFeatureSchema = z.object({
 export const MonitorStateSchema = z.object({
   lastWindowStart: finite.nullable(),
   recent: z.array(z.boolean()).max(1000),
+  // Absent in states stored by earlier versions: no history yet.
+  featureHistory: z
+    .array(z.object({ latest: DriftedFeatureSchema, over: z.array(z.boolean()).max(1000) }))
+    .default([]),
   open: z
     .object({
       openedWindowStart: finite,

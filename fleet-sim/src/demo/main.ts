@@ -193,10 +193,14 @@ async function main(): Promise<number> {
     }
     const requests = (drift.details.retrainingRequests ?? []) as RetrainingRequestView[];
     for (const r of requests) {
-      step(`retraining request ${r.id} (${r.cohort}): ${r.reason}`);
+      const named = r.features.map((f) => f.feature ?? '?').join(', ') || 'none';
+      step(`retraining request ${r.id} (${r.cohort}): ${r.reason}, features ${named}`);
     }
-    // The demo fails only when drift was not detected where it was injected (or not filed); an extra
-    // feature listed beside the shifted ones (a single noisy window) is reported, not fatal.
+    // The demo fails only when drift was not detected where it was injected (or not filed). The
+    // features the events name are printed above and checked, but not fatally: an event names a
+    // feature only when it was over its threshold in M of the last N windows (per feature, the
+    // rule that fires the event), so one noisy window no longer names an unshifted feature; still,
+    // it is a statistical check on a handful of devices.
     const failed = drift.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);
     const essential = drift.checks.filter(
       (c) => !c.ok && !c.name.startsWith('the events name the shifted features'),
