@@ -3,27 +3,14 @@
  * baseline release (devices still on the previous model) over the same window. Output drift is the
  * largest drift distance over the release's output features (predicted class, top score, values).
  */
-import { driftReport, FeatureSpecSchema, type ReleaseDocument } from '@edgefleet/protocol';
+import { driftReport } from '@edgefleet/protocol';
 import type { Database } from '../db/database.js';
-import { getRelease } from '../db/releases.js';
 import type { HealthSource } from '../rollouts/gates.js';
-import { healthOf, outputFeatureNames } from '../telemetry/rollups.js';
+import { ReleaseOutputs } from '../telemetry/release-outputs.js';
+import { healthOf } from '../telemetry/rollups.js';
 
-export function createHealthSource(db: Database): HealthSource {
-  const outputs = new Map<string, string[]>();
-  async function outputFeatures(releaseId: string): Promise<string[]> {
-    const cached = outputs.get(releaseId);
-    if (cached) return cached;
-    const release = await getRelease(db, releaseId);
-    const spec = release
-      ? FeatureSpecSchema.safeParse(
-          (JSON.parse(release.envelope) as { signed: ReleaseDocument }).signed.featureSpec,
-        )
-      : undefined;
-    const names = spec?.success ? outputFeatureNames(spec.data) : [];
-    outputs.set(releaseId, names);
-    return names;
-  }
+export function createHealthSource(db: Database, outputs = new ReleaseOutputs(db)): HealthSource {
+  const outputFeatures = async (releaseId: string) => [...(await outputs.of(releaseId))];
 
   return {
     async waveHealth(q) {

@@ -3,6 +3,7 @@
  * PostgreSQL in a fresh scratch database when DATABASE_URL is set), devices, and telemetry messages
  * built from values.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import {
   DDSketch,
   emptyFeatureSketch,
@@ -10,11 +11,15 @@ import {
   encodeProfile,
   Profile,
   type FeatureSketch,
+  type FeatureSpec,
   type RandomSource,
   type TelemetryMessage,
 } from '@edgefleet/protocol';
 import type { Database } from '../db/database.js';
+import { recordArtifact } from '../db/artifacts.js';
 import { createDevice } from '../db/devices.js';
+import { createModelVersion } from '../db/models.js';
+import { createRelease } from '../db/releases.js';
 import { openDatabase, type OpenedDatabase } from '../db/open.js';
 import { createScratchDatabase } from '../db/scratch-database.test-support.js';
 import type { Device, Labels } from '../db/schema.js';
@@ -73,6 +78,41 @@ export async function seedDevice(
     executionProviders: ['cpu'],
     labels,
   });
+}
+
+/**
+ * Store a release of a new model whose signed document carries `featureSpec` (the rest of the
+ * envelope is a stand-in: ingest and rollups read only the spec), or whose envelope is the given
+ * text. Returns the release id.
+ */
+export async function seedRelease(
+  db: Database,
+  featureSpec: FeatureSpec | { readonly envelope: string },
+): Promise<string> {
+  const model = `m-${randomBytes(4).toString('hex')}`;
+  const sha256 = createHash('sha256').update(model).digest('hex');
+  await recordArtifact(db, { sha256, length: 1, mediaType: 'application/onnx' });
+  await createModelVersion(db, {
+    modelName: model,
+    version: '1',
+    artifactSha256: sha256,
+    inspection: { opset: 17, inputs: [] },
+    metadata: {},
+  });
+  const release = await createRelease(db, {
+    modelName: model,
+    modelVersion: '1',
+    build: (counter) => ({
+      releaseId: `${model}-r${counter}`,
+      envelope: JSON.stringify({
+        signed: { releaseCounter: counter, featureSpec },
+        signatures: [],
+      }),
+      sha256,
+      expiresAt: new Date(Date.now() + 3_600_000),
+    }),
+  });
+  return release.releaseId;
 }
 
 /** A numeric feature sketch of these values. */

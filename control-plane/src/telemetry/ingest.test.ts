@@ -19,6 +19,7 @@ import {
   openTestDatabase,
   profileOf,
   seedDevice,
+  seedRelease,
   telemetryBytes,
   telemetryMessage,
   utf8,
@@ -594,7 +595,10 @@ for (const backend of BACKENDS) {
       beforeAll(async () => {
         berlin = await devices(4, 'berlin');
         paris = await devices(4, 'paris');
-        release = `rel-${uid()}`;
+        release = await seedRelease(db(), {
+          inputs: [{ kind: 'tabular', input: 'in', columns: ['x'] }],
+          outputs: [{ kind: 'classifier', output: 'out', scores: 'probabilities' }],
+        });
         const ingest = newIngest({
           cohortOf: cohortFromLabels({ labels: ['site'], hardwareClass: false }),
         });
@@ -671,6 +675,27 @@ for (const backend of BACKENDS) {
         expect(h.profile?.names).toEqual(['out.class']);
         const cls = h.profile?.get('out.class');
         expect(cls?.kind === 'categorical' && cls.items.n).toBe(12);
+      });
+
+      it("keeps only the release's output features in the per-device windows", async () => {
+        const featuresOf = (rows: { profile: unknown }[]) =>
+          new Set(
+            rows.flatMap((r) => {
+              const p = decodeProfile(r.profile);
+              return p.ok ? p.value.names : [];
+            }),
+          );
+        const perDevice = await db()
+          .select({ profile: telemetryDeviceWindows.profile })
+          .from(telemetryDeviceWindows)
+          .where(eq(telemetryDeviceWindows.releaseId, release));
+        expect(perDevice).toHaveLength(24);
+        expect(featuresOf(perDevice)).toEqual(new Set(['out.class']));
+        const aggregates = await db()
+          .select({ profile: telemetryAggregates.profile })
+          .from(telemetryAggregates)
+          .where(eq(telemetryAggregates.releaseId, release));
+        expect(featuresOf(aggregates)).toEqual(new Set(['in.x', 'out.class']));
       });
 
       it('answers nulls for a range without data', async () => {

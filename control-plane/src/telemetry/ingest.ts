@@ -32,6 +32,7 @@ import { telemetryAggregates, telemetryDeviceWindows, telemetrySeqs } from '../d
 import { AggregateCache } from './aggregate-cache.js';
 import { defaultCohortOf, type CohortOf } from './cohort.js';
 import { decodeDeviceMessage, type DropReason, type IngestItem } from './decode.js';
+import { ReleaseOutputs } from './release-outputs.js';
 import { writeBatch, type BatchOutcome } from './write-batch.js';
 import { realTimers, type Timers } from '../timers.js';
 
@@ -97,6 +98,8 @@ export interface TelemetryIngestOptions {
    * `aggregate-cache.ts`.
    */
   readonly aggregateCacheSize?: number;
+  /** Which features each release's per-device windows keep (default: read from `db`). */
+  readonly releaseOutputs?: ReleaseOutputs;
   readonly timers?: IngestTimers;
 }
 
@@ -180,6 +183,7 @@ export class TelemetryIngest {
   private readonly options: TelemetryIngestOptions;
   private readonly timers: IngestTimers;
   private readonly aggregateCache: AggregateCache;
+  private readonly releaseOutputs: ReleaseOutputs;
   private buffer: Pending[] = [];
   private timer: unknown = undefined;
   private running: Promise<void> | undefined;
@@ -225,6 +229,7 @@ export class TelemetryIngest {
     this.timers = options.timers ?? realTimers;
     this.metrics = createMetrics(options.metrics ?? new MetricsRegistry());
     this.aggregateCache = new AggregateCache(options.aggregateCacheSize ?? 4096);
+    this.releaseOutputs = options.releaseOutputs ?? new ReleaseOutputs(this.db);
   }
 
   /**
@@ -429,6 +434,13 @@ export class TelemetryIngest {
     const startedAt = this.now().getTime();
     let outcome: BatchOutcome;
     try {
+      const releases = new Set<string>();
+      for (const p of batch) {
+        if (p.item.kind === 'telemetry' && p.item.msg.releaseId !== null) {
+          releases.add(p.item.msg.releaseId);
+        }
+      }
+      const deviceWindowFeatures = await this.releaseOutputs.sets(releases);
       outcome = await writeBatch(
         this.db,
         batch.map((p) => p.item),
@@ -438,6 +450,7 @@ export class TelemetryIngest {
           random: this.options.random,
           now: this.now(),
           aggregateCache: this.aggregateCache,
+          deviceWindowFeatures,
         },
       );
     } catch (err) {

@@ -5,7 +5,9 @@
  * 2. dedupe telemetry by (deviceId, seq) against `telemetry_seqs` (insert ... on conflict do nothing:
  *    the rows that come back are the new windows, so a re-sent window is merged exactly once, also
  *    across restarts and replicas);
- * 3. merge the new windows into `telemetry_device_windows` (device x release x window) and
+ * 3. merge the new windows into `telemetry_device_windows` (device x release x window; counts,
+ *    latency and only the release's output features, which is all wave health reads: the inputs'
+ *    sketches would make this table ~20x larger for nothing) and
  *    `telemetry_aggregates` (release x cohort x window): new rows are inserted as they are, existing
  *    ones are locked (`for update`), merged in memory and written back. An aggregate row this process
  *    wrote last is not read back when it is unchanged since: its decoded totals come from the
@@ -31,6 +33,7 @@ import {
 import type { AggregateCache, CachedAggregate } from './aggregate-cache.js';
 import type { CohortOf } from './cohort.js';
 import { keyIn, recordset, selectRows } from './recordset.js';
+import { selectFeatures } from './rollups.js';
 import type {
   DropReason,
   IngestItem,
@@ -56,6 +59,11 @@ export interface BatchContext {
   readonly now: Date;
   /** Decoded aggregate rows written before (updated once the batch commits). */
   readonly aggregateCache?: AggregateCache;
+  /**
+   * The features each release's device windows keep (its output features, `ReleaseOutputs`); a
+   * release not in the map keeps none. Undefined: device windows keep the whole profile.
+   */
+  readonly deviceWindowFeatures?: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
 export interface BatchOutcome {
@@ -326,6 +334,26 @@ function bucketWindows<K>(
     else g.items.push(w);
   }
   return byId;
+}
+
+/**
+ * The window with only the named features in its profile (decoded and wire form alike; null when
+ * none is left), for the per-device table.
+ */
+export function onlyFeatures(w: TelemetryItem, names: ReadonlySet<string>): TelemetryItem {
+  if (w.profile === null || w.msg.profile === null) return w;
+  const kept = w.profile.names.filter((n) => names.has(n));
+  if (kept.length === w.profile.names.length) return w;
+  if (kept.length === 0) return { ...w, profile: null, msg: { ...w.msg, profile: null } };
+  const wire = w.msg.profile;
+  return {
+    ...w,
+    profile: selectFeatures(w.profile, kept),
+    msg: {
+      ...w.msg,
+      profile: { ...wire, features: Object.fromEntries(kept.map((n) => [n, wire.features[n]!])) },
+    },
+  };
 }
 
 /** The windows of one key merged into a group (a single window keeps its wire form). */
@@ -687,7 +715,11 @@ export async function writeBatch(
     const bucket = (w: TelemetryItem) => alignWindow(Date.parse(w.msg.window.start), ctx.windowMs);
 
     const perDevice = groupWindows<DeviceWindowKey>(
-      withRelease,
+      ctx.deviceWindowFeatures === undefined
+        ? withRelease
+        : withRelease.map((w) =>
+            onlyFeatures(w, ctx.deviceWindowFeatures!.get(w.msg.releaseId!) ?? new Set()),
+          ),
       (w) => {
         const key = {
           deviceId: w.deviceId,
