@@ -30,7 +30,6 @@ export type DropReason =
   | 'unsupported_version'
   /** The telemetry profile does not decode (schema-valid but inconsistent sketches). */
   | 'malformed_profile'
-  | 'malformed_latency'
   /** The payload's deviceId is not the one in the topic. */
   | 'device_mismatch'
   /** A telemetry window already ingested (same deviceId and seq). */
@@ -53,7 +52,6 @@ export const DROP_REASONS: readonly DropReason[] = [
   'malformed',
   'unsupported_version',
   'malformed_profile',
-  'malformed_latency',
   'device_mismatch',
   'duplicate',
   'unknown_device',
@@ -140,18 +138,17 @@ function profileOfWire(
       if (f.kll.length > limits.maxKllChars) {
         return drop('too_large', `profile: feature "${name}" has a KLL sketch over the size cap`);
       }
-      const summary = NumericSummary.fromJSON(f.summary);
-      if (!summary.ok)
-        return drop('malformed_profile', `profile: feature "${name}": ${summary.message}`);
+      // The message schema has validated the summary and the item lists.
+      const summary = NumericSummary.fromValid(f.summary);
       const kll = KllSketch.fromBase64(f.kll, random === undefined ? {} : { random });
       if (!kll.ok) return drop('malformed_profile', `profile: feature "${name}": ${kll.message}`);
-      if (kll.value.n !== summary.value.count) {
+      if (kll.value.n !== summary.count) {
         return drop(
           'malformed_profile',
-          `profile: feature "${name}" has ${kll.value.n} values in its KLL sketch but ${summary.value.count} in its summary`,
+          `profile: feature "${name}" has ${kll.value.n} values in its KLL sketch but ${summary.count} in its summary`,
         );
       }
-      features.push([name, { kind: 'numeric', summary: summary.value, kll: kll.value }]);
+      features.push([name, { kind: 'numeric', summary, kll: kll.value }]);
     } else {
       if (f.items.items.length > limits.maxItems) {
         return drop(
@@ -159,10 +156,7 @@ function profileOfWire(
           `profile: feature "${name}" has more than ${limits.maxItems} items`,
         );
       }
-      const items = FrequentItems.fromJSON(f.items);
-      if (!items.ok)
-        return drop('malformed_profile', `profile: feature "${name}": ${items.message}`);
-      features.push([name, { kind: 'categorical', items: items.value }]);
+      features.push([name, { kind: 'categorical', items: FrequentItems.fromValid(f.items) }]);
     }
   }
   return new Profile(features, wire.window);
@@ -198,12 +192,8 @@ export function decodeDeviceMessage(
         if (!(p instanceof Profile)) return p;
         profile = p;
       }
-      let latency: DDSketch | null = null;
-      if (msg.latencyMs !== null) {
-        const l = DDSketch.fromJSON(msg.latencyMs);
-        if (!l.ok) return drop('malformed_latency', l.message);
-        latency = l.value;
-      }
+      // Validated by the message schema.
+      const latency = msg.latencyMs === null ? null : DDSketch.fromValid(msg.latencyMs);
       return { ok: true, item: { kind: 'telemetry', deviceId, msg, profile, latency, receivedAt } };
     }
     case 'status':

@@ -161,25 +161,23 @@ export function decodeProfile(input: unknown, opts: DecodeProfileOptions = {}): 
   const features: [string, FeatureSketch][] = [];
   for (const [name, f] of Object.entries(parsed.data.features)) {
     if (f.kind === 'numeric') {
-      const summary = NumericSummary.fromJSON(f.summary);
-      if (!summary.ok) return withFeature(summary, name);
+      // `ProfileWireSchema` has validated the summary and the item lists.
+      const summary = NumericSummary.fromValid(f.summary);
       const kll = KllSketch.fromBase64(
         f.kll,
         opts.random === undefined ? {} : { random: opts.random },
       );
       if (!kll.ok) return withFeature(kll, name);
-      if (kll.value.n !== summary.value.count) {
+      if (kll.value.n !== summary.count) {
         return fail(
           'EF_MALFORMED',
-          `profile: feature "${name}" has ${kll.value.n} values in its KLL sketch but ${summary.value.count} in its summary`,
+          `profile: feature "${name}" has ${kll.value.n} values in its KLL sketch but ${summary.count} in its summary`,
           { feature: name },
         );
       }
-      features.push([name, { kind: 'numeric', summary: summary.value, kll: kll.value }]);
+      features.push([name, { kind: 'numeric', summary, kll: kll.value }]);
     } else {
-      const items = FrequentItems.fromJSON(f.items);
-      if (!items.ok) return withFeature(items, name);
-      features.push([name, { kind: 'categorical', items: items.value }]);
+      features.push([name, { kind: 'categorical', items: FrequentItems.fromValid(f.items) }]);
     }
   }
   return ok(new Profile(features, parsed.data.window));

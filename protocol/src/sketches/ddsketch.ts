@@ -333,7 +333,14 @@ export class DDSketch {
   static fromJSON(input: unknown): Result<DDSketch> {
     const parsed = DDSketchJsonSchema.safeParse(input);
     if (!parsed.success) return fail('EF_MALFORMED', `DDSketch: ${z.prettifyError(parsed.error)}`);
-    const j = parsed.data;
+    return ok(DDSketch.fromValid(parsed.data));
+  }
+
+  /**
+   * Decode JSON that `DDSketchJsonSchema` has already accepted (e.g. as part of a message schema),
+   * without walking the schema a second time.
+   */
+  static fromValid(j: DDSketchJson): DDSketch {
     const s = new DDSketch({ alpha: j.alpha, maxBuckets: j.maxBuckets });
     j.pos.counts.forEach((c, i) => {
       if (c > 0) s.pos.add(j.pos.offset + i, c);
@@ -348,7 +355,7 @@ export class DDSketch {
       s.lo = j.min;
       s.hi = j.max;
     }
-    return ok(s);
+    return s;
   }
 
   private index(magnitude: number): number {

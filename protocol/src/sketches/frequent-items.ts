@@ -208,14 +208,21 @@ export class FrequentItems {
     if (!parsed.success) {
       return fail('EF_MALFORMED', `frequent items: ${z.prettifyError(parsed.error)}`);
     }
-    const j = parsed.data;
+    return ok(FrequentItems.fromValid(parsed.data));
+  }
+
+  /**
+   * Decode JSON that `FrequentItemsJsonSchema` has already accepted (e.g. as part of a message schema),
+   * without walking the schema a second time.
+   */
+  static fromValid(j: FrequentItemsJson): FrequentItems {
     const s = new FrequentItems({ maxItems: j.maxItems });
     for (const [item, count] of j.items) {
       s.counters.set(item, count);
       s.counted += count;
     }
     s.total = j.n;
-    return ok(s);
+    return s;
   }
 
   private key(item: string): string {

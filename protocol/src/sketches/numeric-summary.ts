@@ -192,7 +192,14 @@ export class NumericSummary {
     if (!parsed.success) {
       return fail('EF_MALFORMED', `numeric summary: ${z.prettifyError(parsed.error)}`);
     }
-    const j = parsed.data;
+    return ok(NumericSummary.fromValid(parsed.data));
+  }
+
+  /**
+   * Decode JSON that `NumericSummaryJsonSchema` has already accepted (e.g. as part of a message schema),
+   * without walking the schema a second time.
+   */
+  static fromValid(j: NumericSummaryJson): NumericSummary {
     const s = new NumericSummary();
     s.finite = j.count;
     s.nullCount = j.nulls;
@@ -205,6 +212,6 @@ export class NumericSummary {
       s.avg = j.mean ?? NaN;
     }
     s.sq = j.m2 ?? Infinity;
-    return ok(s);
+    return s;
   }
 }
