@@ -361,18 +361,16 @@ export class ControlPlane {
   }
 
   /**
-   * Resolve once `check` holds, re-evaluated after each ingest flush; the device messages that can
-   * change it arrive over MQTT, so it is re-checked on each one (bounded).
+   * Resolve once `check` holds, re-evaluated after each ingest batch: the device messages that can
+   * change it arrive over MQTT and are written by the ingest (bounded).
    */
   async until<T>(
     check: () => Promise<T | undefined>,
     what: string,
     timeoutMs = WAIT_MS,
   ): Promise<T> {
-    const client = this.server.mqtt.client;
     let wake: (() => void) | undefined;
-    const onMessage = () => wake?.();
-    client.on('message', onMessage);
+    const stopListening = this.server.ingest.addFlushListener(() => wake?.());
     const deadline = Date.now() + timeoutMs;
     try {
       for (;;) {
@@ -394,7 +392,7 @@ export class ControlPlane {
         clearTimeout(timer);
       }
     } finally {
-      client.off('message', onMessage);
+      stopListening();
     }
   }
 

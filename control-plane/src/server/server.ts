@@ -23,9 +23,14 @@ import { createApp } from '../http/app.js';
 import { Keyring } from '../keys/keyring.js';
 import { createLogger } from '../logger.js';
 import { FsArtifactStore } from '../registry/artifact-store.js';
-import { connectControlPlaneClient, type ControlPlaneClient } from './broker-link.js';
+import {
+  connectControlPlaneClient,
+  inProcessControlPlaneClient,
+  type ControlPlaneClient,
+} from './broker-link.js';
 import { DriftEvaluator } from '../drift/evaluator.js';
 import { TelemetryIngest } from '../telemetry/ingest.js';
+import { ReleaseOutputs } from '../telemetry/release-outputs.js';
 import { WebhookDispatcher } from '../webhooks/dispatcher.js';
 import { markRetrainingRequestDelivered, pruneDriftHistory } from '../drift/store.js';
 import { createReferenceProfiles } from './reference-profiles.js';
@@ -152,8 +157,10 @@ export async function startServer(
     }) => {
       events.emit({ type: 'deployment.status', data });
     };
+    const releaseOutputs = new ReleaseOutputs(db);
     const ingest = new TelemetryIngest({
       db,
+      releaseOutputs,
       logger,
       metrics,
       onStatus: async (m) => {
@@ -222,16 +229,27 @@ export async function startServer(
       closers.push(() => b.close());
       mqttUrl = `mqtt://${config.mqttHost === '0.0.0.0' ? '127.0.0.1' : config.mqttHost}:${b.port}`;
     }
-    const mqtt = await connectControlPlaneClient(
-      { url: mqttUrl, username: cpUser, password: cpPassword, logger },
-      (deviceId) => {
-        broker?.disconnectDevice(deviceId).catch((err: unknown) => {
-          logger.warn({ err, deviceId }, 'could not close the MQTT session');
-        });
-      },
-    );
+    const disconnectDevice = (deviceId: string) => {
+      broker?.disconnectDevice(deviceId).catch((err: unknown) => {
+        logger.warn({ err, deviceId }, 'could not close the MQTT session');
+      });
+    };
+    const mqtt =
+      broker === undefined
+        ? await connectControlPlaneClient(
+            { url: mqttUrl, username: cpUser, password: cpPassword, logger },
+            disconnectDevice,
+          )
+        : inProcessControlPlaneClient(broker, logger, disconnectDevice);
     closers.push(() => mqtt.close());
-    await subscribeDeviceTopics(mqtt, ingest, logger, config.sharedSubscriptionGroup);
+    // Shared subscriptions split the messages between replicas on an external broker; an embedded
+    // broker has one subscriber, this process.
+    await subscribeDeviceTopics(
+      mqtt,
+      ingest,
+      logger,
+      broker === undefined ? config.sharedSubscriptionGroup : undefined,
+    );
 
     const dispatcher = new WebhookDispatcher({
       db,
@@ -296,7 +314,7 @@ export async function startServer(
           version: to.modelVersion,
           createdBy: 'fleet-rollback',
         }),
-      health: createHealthSource(db),
+      health: createHealthSource(db, releaseOutputs),
     });
     /** Tell event-stream subscribers (the dashboard) which rollouts a scheduler tick changed. */
     const emitTick = (report: TickReport) => {
