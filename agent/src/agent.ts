@@ -86,6 +86,13 @@ export interface AgentTuning {
   readonly progressIntervalMs?: number;
   /** fsync telemetry spool records; default true. */
   readonly durableSpool?: boolean;
+  /**
+   * fsync the state directory's writes (trust state, deployment journal, slots, telemetry seq
+   * lease); default true. False keeps every write atomic (temp file and rename) but a power cut
+   * may lose the last ones: only for state that need not outlive the machine, such as the fleet
+   * simulator's temporary directories.
+   */
+  readonly durableState?: boolean;
   /** How start-up checks the installed slots; default `'hashes'`. */
   readonly slotVerify?: 'hashes' | 'lengths';
   /** Free space to keep on the state directory's file system; default 32 MiB (or 2 %). */
@@ -351,11 +358,14 @@ export class Agent extends EventEmitter<AgentEvents> {
     await ensureStateDirs(paths);
     const facts = options.runtimeFacts ?? (await detectOrtFacts());
     const device = deviceFacts(config.deviceId, config.hardwareClass, facts);
+    const durableState = options.tuning?.durableState ?? true;
     const trust = await TrustStore.open(paths, {
       ...(options.pinnedRoot ? { pinnedRoot: options.pinnedRoot } : {}),
+      durable: durableState,
     });
     const slots = await SlotStore.open(paths.models, {
       verify: options.tuning?.slotVerify ?? 'hashes',
+      durable: durableState,
       now: () => new Date(this.clock.now()),
       diskSpace: {
         ...(options.diskProbe ? { probe: options.diskProbe } : {}),
@@ -365,7 +375,9 @@ export class Agent extends EventEmitter<AgentEvents> {
       },
     });
     for (const action of slots.recovery) this.logger.warn({ action }, 'slot recovery');
-    const { journal, problem } = await DeploymentJournal.open(paths.journal);
+    const { journal, problem } = await DeploymentJournal.open(paths.journal, {
+      durable: durableState,
+    });
     if (problem !== undefined) {
       this.logger.error(
         { err: problem },
@@ -399,6 +411,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       clock: this.clock,
       logger: this.logger,
       soakDefaults: config.soakDefaults,
+      durableState,
       ...(tuning.maxSoakRestarts !== undefined ? { maxSoakRestarts: tuning.maxSoakRestarts } : {}),
       ...(tuning.progressIntervalMs !== undefined
         ? { progressIntervalMs: tuning.progressIntervalMs }
@@ -442,6 +455,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       spoolDir: paths.spool,
       spoolMaxBytes: config.spoolMaxBytes,
       durableSpool: tuning.durableSpool ?? true,
+      durableState,
       seqPath: paths.telemetrySeq,
       publish: (payload) => session.publish(telemetryTopic(config.deviceId), payload),
       isConnected: () => session.connected,

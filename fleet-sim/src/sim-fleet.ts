@@ -43,11 +43,15 @@ export interface SimFleet {
   close(): Promise<void>;
 }
 
-/** Quick retries: simulated devices sit next to their broker. */
-const SIM_TUNING: AgentTuning = {
+/**
+ * Quick retries: simulated devices sit next to their broker. No fsync of state or spool: their state
+ * directories are temporary and a simulated device has no power cut to survive (writes stay atomic).
+ */
+export const SIM_TUNING: AgentTuning = {
   reconnectBackoff: { baseMs: 200, capMs: 3000 },
   downloadBackoff: { baseMs: 200, capMs: 3000 },
   durableSpool: false,
+  durableState: false,
   slotVerify: 'lengths',
 };
 

@@ -29,6 +29,8 @@ import type { StatePaths } from './state-dir.js';
 export interface OpenTrustStoreOptions {
   /** Root to pin when the state directory has none yet (enrollment, tests). */
   readonly pinnedRoot?: Uint8Array;
+  /** fsync every write (default true); see `writeFileAtomic`'s `durable`. */
+  readonly durable?: boolean;
 }
 
 export class TrustStore {
@@ -37,6 +39,7 @@ export class TrustStore {
   private constructor(
     private readonly path: string,
     private current: TrustState,
+    private readonly durable: boolean,
   ) {}
 
   /**
@@ -48,7 +51,8 @@ export class TrustStore {
     const read = await readJsonFile(paths.trustState, TrustStateSchema, {
       maxBytes: 4 * 1024 * 1024,
     });
-    if (read.ok) return new TrustStore(paths.trustState, read.value);
+    const durable = options.durable ?? true;
+    if (read.ok) return new TrustStore(paths.trustState, read.value, durable);
     if (read.code !== 'EF_NOT_FOUND') {
       throw new EdgefleetError(
         read.code,
@@ -67,12 +71,12 @@ export class TrustStore {
         );
       }
       rootBytes = options.pinnedRoot;
-      await writePinnedRoot(paths, rootBytes);
+      await writePinnedRoot(paths, rootBytes, { durable });
     }
     const state = initTrustState(rootBytes);
     if (!state.ok) throw EdgefleetError.fromFailure(state);
-    await writeJsonFileAtomic(paths.trustState, state.value, { mode: PRIVATE_FILE_MODE });
-    return new TrustStore(paths.trustState, state.value);
+    await writeJsonFileAtomic(paths.trustState, state.value, { mode: PRIVATE_FILE_MODE, durable });
+    return new TrustStore(paths.trustState, state.value, durable);
   }
 
   get state(): TrustState {
@@ -87,7 +91,10 @@ export class TrustStore {
     const run = this.tail.then(async () => {
       const result = next(this.current);
       if (!result.ok || result.value === this.current) return result;
-      await writeJsonFileAtomic(this.path, result.value, { mode: PRIVATE_FILE_MODE });
+      await writeJsonFileAtomic(this.path, result.value, {
+        mode: PRIVATE_FILE_MODE,
+        durable: this.durable,
+      });
       this.current = result.value;
       return ok(this.current);
     });
@@ -97,8 +104,15 @@ export class TrustStore {
 }
 
 /** Pin `rootBytes` (checked: a well-formed root signed by its own root role) as the device's root. */
-export async function writePinnedRoot(paths: StatePaths, rootBytes: Uint8Array): Promise<void> {
+export async function writePinnedRoot(
+  paths: StatePaths,
+  rootBytes: Uint8Array,
+  options: { readonly durable?: boolean } = {},
+): Promise<void> {
   const state = initTrustState(rootBytes);
   if (!state.ok) throw EdgefleetError.fromFailure(state);
-  await writeFileAtomic(paths.pinnedRoot, rootBytes, { mode: PRIVATE_FILE_MODE });
+  await writeFileAtomic(paths.pinnedRoot, rootBytes, {
+    mode: PRIVATE_FILE_MODE,
+    durable: options.durable ?? true,
+  });
 }

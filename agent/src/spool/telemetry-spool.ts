@@ -331,7 +331,11 @@ export class TelemetrySpool {
 
   private async persistNextSeq(): Promise<void> {
     try {
-      await writeJsonFileAtomic(join(this.dir, NEXT_SEQ_FILE), { nextSeq: this.nextSeq });
+      await writeJsonFileAtomic(
+        join(this.dir, NEXT_SEQ_FILE),
+        { nextSeq: this.nextSeq },
+        { durable: this.options.durable ?? true },
+      );
     } catch {
       // Best effort: without it a restart of an empty spool may reuse seqs, which costs dedupe
       // precision only; the receiver also sees the device's restart.

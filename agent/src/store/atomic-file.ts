@@ -5,6 +5,17 @@
  * it, rename it over the target (rename(2) is atomic within one file system), then fsync the
  * directory so the new directory entry itself survives a power cut. A reader therefore sees either
  * the old content or the new content, never a mix, and never an empty file after a crash.
+ *
+ * With `durable: false` both fsyncs are skipped: the write is still atomic for readers and for a
+ * crash of the process (temp file, then rename), but a power cut may lose it or, on some file
+ * systems, leave the old content. Only for state that need not survive the machine (the fleet
+ * simulator's temporary state directories).
+ *
+ * At most `MAX_CONCURRENT_WRITES` atomic writes run at once per process; the others wait in call
+ * order. One agent never gets near that, but thousands in one process (the fleet simulator) would
+ * otherwise open a temp file each at the same moment: libuv runs file operations first-come
+ * first-served on a few threads, so every write's later steps queue behind all the others' opens,
+ * the descriptors pile up (EMFILE) and no write finishes before nearly all have started.
  */
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
@@ -15,30 +26,81 @@ import type { z } from 'zod';
 export interface WriteFileAtomicOptions {
   /** File mode of the new file; default 0o644 (use 0o600 for secrets). */
   readonly mode?: number;
+  /** fsync the file and its directory (default true); false keeps only the atomic rename. */
+  readonly durable?: boolean;
 }
 
-/** Write `data` to `path` atomically and durably (see the module comment). */
+/** Write `data` to `path` atomically and (unless `durable: false`) durably (see the module comment). */
 export async function writeFileAtomic(
   path: string,
   data: string | Uint8Array,
   options: WriteFileAtomicOptions = {},
 ): Promise<void> {
+  await writeSlots.acquire();
+  try {
+    await writeNow(path, data, options);
+  } finally {
+    writeSlots.release();
+  }
+}
+
+/** Atomic writes in flight at once in this process (see the module comment). */
+export const MAX_CONCURRENT_WRITES = 32;
+
+/** A counting semaphore: `acquire` resolves in call order once fewer than `limit` are held. */
+class Slots {
+  private held = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  acquire(): Promise<void> {
+    if (this.held < this.limit) {
+      this.held++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      this.waiting.push(resolve);
+    });
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next !== undefined)
+      next(); // the slot passes on: `held` stays
+    else this.held--;
+  }
+}
+
+const writeSlots = new Slots(MAX_CONCURRENT_WRITES);
+
+/** Unique temp names without a random draw per write: a per-process tag and a counter. */
+const PROCESS_TAG = randomBytes(4).toString('hex');
+let tempCounter = 0;
+
+async function writeNow(
+  path: string,
+  data: string | Uint8Array,
+  options: WriteFileAtomicOptions,
+): Promise<void> {
   const dir = dirname(path);
   // Same directory as the target, so the rename never crosses a file system; the dot prefix and
-  // `.tmp` suffix let recovery code recognise and delete leftovers of a crash.
-  const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  // `.tmp` suffix let recovery code recognise and delete leftovers of a crash. `wx` refuses a name
+  // that exists (a leftover of another process with the same tag: the write fails, nothing lost).
+  const temp = join(dir, `.${basename(path)}.${PROCESS_TAG}${(tempCounter++).toString(36)}.tmp`);
+  const durable = options.durable ?? true;
   let renamed = false;
   try {
     const file = await open(temp, 'wx', options.mode ?? 0o644);
     try {
       await file.writeFile(data);
-      await file.sync();
+      if (durable) await file.sync();
     } finally {
       await file.close();
     }
     await rename(temp, path);
     renamed = true;
-    await fsyncDirectory(dir);
+    if (durable) await fsyncDirectory(dir);
   } finally {
     if (!renamed) await rm(temp, { force: true });
   }
@@ -123,4 +185,20 @@ export function isErrno(error: unknown, code: string): boolean {
 
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * An error for a status report or a log line: its message, its system error code when the message
+ * does not already carry it (`EMFILE`, `ECONNRESET`, ...), and its cause's, so a failure reported as
+ * `internal` says what actually went wrong.
+ */
+export function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as NodeJS.ErrnoException).code;
+  let text = error.message;
+  if (typeof code === 'string' && !text.includes(code)) text = `${code}: ${text}`;
+  if (error.cause !== undefined && error.cause !== error) {
+    text += ` (cause: ${describeError(error.cause)})`;
+  }
+  return text;
 }

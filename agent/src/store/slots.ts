@@ -112,6 +112,12 @@ export interface SlotStoreOptions {
   readonly diskSpace?: DiskSpaceCheckOptions;
   /** Clock for `updatedAt` / `completedAt`; default `() => new Date()`. */
   readonly now?: () => Date;
+  /**
+   * fsync files and directories (default true). False keeps every write atomic (temp file and
+   * rename) but lets a power cut lose recent ones: for state directories that need not survive the
+   * machine (the fleet simulator's).
+   */
+  readonly durable?: boolean;
 }
 
 /** The release about to be staged, so a partial download of the very same release is resumed. */
@@ -133,6 +139,7 @@ export interface InstalledSlot {
 /** The A/B slot store. Create with `SlotStore.open`, which runs recovery. */
 export class SlotStore {
   private current: SlotState;
+  private readonly durable: boolean;
 
   private constructor(
     readonly stateDir: string,
@@ -142,6 +149,7 @@ export class SlotStore {
     readonly recovery: readonly RecoveryAction[],
   ) {
     this.current = state;
+    this.durable = options.durable ?? true;
   }
 
   /** Open (creating if needed) the slots under `stateDir` and recover from any interrupted step. */
@@ -225,7 +233,7 @@ export class SlotStore {
       }
       return ok({ slot, dir, resumed: true });
     }
-    await wipeSlot(this.stateDir, slot);
+    await wipeSlot(this.stateDir, slot, this.durable);
     return ok({ slot, dir, resumed: false });
   }
 
@@ -269,9 +277,9 @@ export class SlotStore {
     for (const [name, expected] of Object.entries(files)) {
       const checked = await verifyFile(join(dir, name), name, expected, 'hashes');
       if (!checked.ok) return checked;
-      await fsyncFile(join(dir, name));
+      if (this.durable) await fsyncFile(join(dir, name));
     }
-    await fsyncDirectory(dir);
+    if (this.durable) await fsyncDirectory(dir);
     const marker: CompleteMarker = {
       v: 1,
       releaseId,
@@ -280,7 +288,7 @@ export class SlotStore {
       ),
       completedAt: this.now().toISOString(),
     };
-    await writeJsonFileAtomic(markerPath(this.stateDir, slot), marker);
+    await writeJsonFileAtomic(markerPath(this.stateDir, slot), marker, { durable: this.durable });
     return ok(marker);
   }
 
@@ -346,7 +354,7 @@ export class SlotStore {
 
   private async writeState(state: SlotState): Promise<void> {
     const next = { ...state, updatedAt: this.now().toISOString() };
-    await writeJsonFileAtomic(statePath(this.stateDir), next);
+    await writeJsonFileAtomic(statePath(this.stateDir), next, { durable: this.durable });
     this.current = next;
   }
 }
@@ -395,6 +403,7 @@ async function recover(
 ): Promise<{ state: SlotState; actions: RecoveryAction[] }> {
   const now = () => (options.now ?? (() => new Date()))().toISOString();
   const mode = options.verify ?? 'hashes';
+  const durable = options.durable ?? true;
   const actions: RecoveryAction[] = [];
   const read = await readJsonFile(statePath(stateDir), SlotStateSchema);
   let state: SlotState;
@@ -464,13 +473,13 @@ async function recover(
     }
     if (await hasEntries(slot)) {
       actions.push({ type: 'discarded_slot', slot, reason });
-      await wipeSlot(stateDir, slot);
+      await wipeSlot(stateDir, slot, durable);
     }
   }
 
   if (!read.ok || actions.length > 0 || JSON.stringify(state) !== JSON.stringify(read.value)) {
     state = { ...state, updatedAt: now() };
-    await writeJsonFileAtomic(statePath(stateDir), state);
+    await writeJsonFileAtomic(statePath(stateDir), state, { durable });
   }
   return { state, actions };
 
@@ -578,12 +587,12 @@ async function fsyncFile(path: string): Promise<void> {
 }
 
 /** Remove a slot entirely (marker first, so a crash mid-way leaves an unmarked, discardable slot). */
-async function wipeSlot(stateDir: string, slot: SlotName): Promise<void> {
+async function wipeSlot(stateDir: string, slot: SlotName, durable: boolean): Promise<void> {
   await rm(markerPath(stateDir, slot), { force: true });
-  await fsyncDirectory(slotDirOf(stateDir, slot));
+  if (durable) await fsyncDirectory(slotDirOf(stateDir, slot));
   await rm(slotDirOf(stateDir, slot), { recursive: true, force: true });
   await mkdir(filesDirOf(stateDir, slot), { recursive: true });
-  await fsyncDirectory(join(stateDir, 'slots'));
+  if (durable) await fsyncDirectory(join(stateDir, 'slots'));
 }
 
 /** Total size of the regular files under `dir` (0 if it does not exist). */

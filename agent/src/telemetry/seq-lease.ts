@@ -22,13 +22,18 @@ export class SeqLease {
     private readonly block: number,
     private nextSeq: number,
     private reservedBelow: number,
+    private readonly durable: boolean,
   ) {}
 
   /** Open (or create) the lease file; the first seq of a new device is 1. */
-  static async open(path: string, block = 1000): Promise<SeqLease> {
+  static async open(
+    path: string,
+    block = 1000,
+    options: { readonly durable?: boolean } = {},
+  ): Promise<SeqLease> {
     const read = await readJsonFile(path, LeaseSchema);
     const next = read.ok ? read.value.reservedBelow : 1;
-    const lease = new SeqLease(path, block, next, next);
+    const lease = new SeqLease(path, block, next, next, options.durable ?? true);
     await lease.extend();
     return lease;
   }
@@ -50,7 +55,11 @@ export class SeqLease {
 
   private async extend(): Promise<void> {
     const reservedBelow = this.nextSeq + this.block;
-    await writeJsonFileAtomic(this.path, { reservedBelow }, { mode: PRIVATE_FILE_MODE });
+    await writeJsonFileAtomic(
+      this.path,
+      { reservedBelow },
+      { mode: PRIVATE_FILE_MODE, durable: this.durable },
+    );
     this.reservedBelow = reservedBelow;
   }
 }

@@ -44,6 +44,8 @@ export interface TelemetryReporterOptions {
   readonly spoolMaxBytes: number;
   /** fsync spool records (default true); off for the fleet simulator and tmpfs. */
   readonly durableSpool?: boolean;
+  /** fsync the seq lease (default true); see `AgentTuning.durableState`. */
+  readonly durableState?: boolean;
   readonly seqPath: string;
   /** Publish a telemetry payload; resolves on PUBACK. */
   readonly publish: (payload: Uint8Array) => Promise<void>;
@@ -105,7 +107,7 @@ export class TelemetryReporter {
         o.logger.warn({ reason: drop.reason, spoolSeq: drop.seq }, 'telemetry window dropped');
       },
     });
-    const seq = await SeqLease.open(o.seqPath);
+    const seq = await SeqLease.open(o.seqPath, undefined, { durable: o.durableState ?? true });
     created.reporter = new TelemetryReporter(o, spool, seq);
     return created.reporter;
   }
