@@ -66,6 +66,7 @@ export class DeploymentJournal {
   private constructor(
     private readonly path: string,
     content: JournalContent,
+    private readonly durable: boolean,
   ) {
     this.current = content.current === null ? null : { ...content.current };
     this.queued = content.queued === null ? null : { ...content.queued };
@@ -76,12 +77,16 @@ export class DeploymentJournal {
    * and treated as empty (the trust state still refuses replays; the slots still hold a verified
    * model), so `problem` says why.
    */
-  static async open(path: string): Promise<{ journal: DeploymentJournal; problem?: string }> {
+  static async open(
+    path: string,
+    options: { readonly durable?: boolean } = {},
+  ): Promise<{ journal: DeploymentJournal; problem?: string }> {
+    const durable = options.durable ?? true;
     const read = await readJsonFile(path, JournalSchema, { maxBytes: 2 * 1024 * 1024 });
-    if (read.ok) return { journal: new DeploymentJournal(path, read.value) };
+    if (read.ok) return { journal: new DeploymentJournal(path, read.value, durable) };
     const empty: JournalContent = { v: 1, current: null, queued: null };
     return {
-      journal: new DeploymentJournal(path, empty),
+      journal: new DeploymentJournal(path, empty, durable),
       ...(read.code === 'EF_NOT_FOUND' ? {} : { problem: read.message }),
     };
   }
@@ -94,7 +99,7 @@ export class DeploymentJournal {
       queued: this.queued === null ? null : { ...this.queued },
     };
     const run = this.tail.then(() =>
-      writeJsonFileAtomic(this.path, snapshot, { mode: PRIVATE_FILE_MODE }),
+      writeJsonFileAtomic(this.path, snapshot, { mode: PRIVATE_FILE_MODE, durable: this.durable }),
     );
     this.tail = run.catch(() => undefined);
     return run;

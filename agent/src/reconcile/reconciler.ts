@@ -13,9 +13,16 @@
  * interrupted: it finishes (or fails) first, then the queued one starts.
  *
  * Durability (the journal is written ahead of every report, the trust state before any action):
- * - accept: journal record, then the advanced trust state (directive counter, time floor), then
- *   `assigned`. After a crash between the two writes, `recover` re-verifies the journaled documents
- *   and persists the counter before anything else is received, so a replayed directive is refused.
+ * - accept: journal record, `assigned`, then the advanced trust state (directive counter, time
+ *   floor), all before the next message is handled or the install starts. The journal record is
+ *   the point of no return: after a crash before the trust state is written, `recover` re-verifies
+ *   the journaled documents and persists the counter before anything else is received, so a
+ *   replayed directive is refused (or, if the documents expired meanwhile, the deployment is
+ *   reported `failed(expired)`).
+ * - an install starts from documents verified on acceptance: their signatures are not checked a
+ *   second time in the same process unless the trusted root or the model's installed release
+ *   changed since; expiry is checked again (a queued install may have waited). After a restart
+ *   everything journaled is verified again.
  * - the same `desired` delivered again (it is retained: every reconnect re-sends it) is recognised
  *   by the sha256 of its directive and ignored, so it is neither refused as a replay nor reinstalled.
  * - crash before the switch: the slot store discards the half-staged slot on start; the deployment
@@ -38,7 +45,7 @@ import {
   openEnvelope,
   reasonOf,
   recordInstalled,
-  sha256Hex,
+  checkNotExpired,
   verifyDesired,
   verifyRelease,
   type DeploymentReason,
@@ -49,9 +56,11 @@ import {
   type Failure,
   type ReleaseDocument,
   type Result,
+  type Root,
   type TrustRootMessage,
   type TrustState,
 } from '@edgefleet/protocol';
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { InferenceEvent } from '../api/local-api.js';
@@ -59,7 +68,7 @@ import { PRIVATE_FILE_MODE } from '../config/agent-config.js';
 import type { TrustStore } from '../config/trust-store.js';
 import type { AgentClock } from '../core/clock.js';
 import type { ModelHost, ServingModel } from '../core/model-host.js';
-import { errorMessage, writeFileAtomic } from '../store/atomic-file.js';
+import { describeError, errorMessage, writeFileAtomic } from '../store/atomic-file.js';
 import type { SlotName, SlotStore } from '../store/slots.js';
 import { releaseBytes } from '../download/release-download.js';
 import type { DeploymentJournal, MutableRecord } from './deployment-journal.js';
@@ -107,6 +116,8 @@ export interface ReconcilerOptions {
   readonly maxSoakRestarts?: number;
   /** Least time between two download progress reports; default 5000 ms. */
   readonly progressIntervalMs?: number;
+  /** fsync the release document written into a slot (default true); see `writeFileAtomic`. */
+  readonly durableState?: boolean;
 }
 
 /** A deployment as the `state` report and `Agent.status()` show it. */
@@ -127,6 +138,41 @@ const encoder = new TextEncoder();
 export function deploymentReason(code: Failure['code']): DeploymentReason {
   const reason = reasonOf(code);
   return REASONS.has(reason) ? (reason as DeploymentReason) : 'internal';
+}
+
+/**
+ * What `acceptNow` verified, for the install of the same record in this process: the parsed
+ * documents, and the trusted root and installed-release entry (of the release's model) the release
+ * was checked against. Trust states are replaced, never mutated, so identity means unchanged.
+ */
+interface Accepted {
+  readonly directive: Directive;
+  readonly release: ReleaseDocument;
+  readonly root: Root;
+  readonly installed: TrustState['releases'][string] | undefined;
+}
+
+function installedEntry(
+  state: TrustState,
+  release: ReleaseDocument,
+): TrustState['releases'][string] | undefined {
+  const name = release.model.name;
+  return Object.hasOwn(state.releases, name) ? state.releases[name] : undefined;
+}
+
+/**
+ * `current` advanced to what accepting a directive verified against an earlier state (`next`): its
+ * directive counter and time floor, never lower. Everything else stays as `current` holds it now:
+ * an install that finished in between recorded its release (the model's rollback floor), which
+ * `next`, computed before, does not know about and must not undo.
+ */
+export function advancedBy(current: TrustState, next: TrustState): TrustState {
+  const directiveCounter = Math.max(current.directiveCounter, next.directiveCounter);
+  const timeFloor = Math.max(current.timeFloor, next.timeFloor);
+  if (directiveCounter === current.directiveCounter && timeFloor === current.timeFloor) {
+    return current;
+  }
+  return { ...current, directiveCounter, timeFloor };
 }
 
 class Cancelled extends Error {
@@ -220,6 +266,8 @@ export class Reconciler {
   private refusedMessage: DesiredMessage | undefined;
   private readonly maxSoakRestarts: number;
   private readonly progressIntervalMs: number;
+  /** Verified on acceptance, not installed yet (see `Accepted`). */
+  private readonly accepted = new WeakMap<MutableRecord, Accepted>();
 
   constructor(private readonly o: ReconcilerOptions) {
     this.maxSoakRestarts = o.maxSoakRestarts ?? 1;
@@ -351,7 +399,7 @@ export class Reconciler {
     const { journal } = this.o;
     const directiveBytes = encoder.encode(message.directive);
     const releaseBytesOf = encoder.encode(message.release);
-    const sha = sha256Hex(directiveBytes);
+    const sha = createHash('sha256').update(directiveBytes).digest('hex');
     if (
       sha === journal.current?.directiveSha256 ||
       sha === journal.queued?.directiveSha256 ||
@@ -386,9 +434,23 @@ export class Reconciler {
     };
     const dropped = journal.queued;
     journal.queued = record;
-    await journal.save();
-    const persisted = await this.o.trust.update(() => ok(v.nextState));
-    if (!persisted.ok) throw new Error(persisted.message);
+    try {
+      await journal.save();
+    } catch (error) {
+      // Not accepted: nothing was recorded, so say why on `status` (as for a refusal) instead of
+      // staying silent; a redelivery of the same `desired` (every reconnect) is tried again.
+      journal.queued = dropped;
+      const detail = `cannot journal the deployment: ${describeError(error)}`;
+      this.o.logger.error(
+        { err: error, releaseId: record.releaseId, detail },
+        'desired state not accepted',
+      );
+      record.state = 'failed';
+      this.report(record, { reason: 'internal', detail });
+      return;
+    }
+    // Journaled: accepted for good (see the module comment), so report it now; the trust state is
+    // persisted before this exclusive step ends, so before anything acts on the directive.
     if (dropped !== null) {
       dropped.state = 'failed';
       this.report(dropped, {
@@ -401,6 +463,31 @@ export class Reconciler {
       { releaseId: record.releaseId, directiveCounter: record.directiveCounter },
       'deployment assigned',
     );
+    let persisted: Result<TrustState>;
+    try {
+      persisted = await this.o.trust.update((current) => ok(advancedBy(current, v.nextState)));
+    } catch (error) {
+      persisted = fail('EF_INTERNAL', `cannot persist the trust state: ${describeError(error)}`);
+    }
+    if (!persisted.ok) {
+      // Never acted on without its counter persisted: the deployment ends here, reported.
+      this.o.logger.error(
+        { releaseId: record.releaseId, err: persisted.message },
+        'deployment failed',
+      );
+      await this.transition(record, 'failed', failureDetail(persisted)).catch((error: unknown) => {
+        this.o.logger.error({ err: error }, 'journaling the failure failed');
+        this.report(record, failureDetail(persisted));
+      });
+      this.kick(); // the worker clears the failed record from the queue
+      return;
+    }
+    this.accepted.set(record, {
+      directive: v.directive,
+      release: v.release,
+      root: persisted.value.root,
+      installed: installedEntry(persisted.value, v.release),
+    });
     this.kick();
   }
 
@@ -439,9 +526,11 @@ export class Reconciler {
           await journal.save();
           return undefined;
         }
+        // Not saved here: the install's first step journals its outcome (`downloading` or
+        // `failed`) with nothing done in between, and a crash before that finds the record still
+        // queued, which is then promoted the same way.
         journal.current = journal.queued;
         journal.queued = null;
-        await journal.save();
         return journal.current;
       });
       if (next === undefined) {
@@ -462,31 +551,61 @@ export class Reconciler {
       await this.install(rec);
     } catch (error) {
       if (error instanceof Cancelled || this.abort.signal.aborted) return;
+      const detail = describeError(error);
       this.o.logger.error(
-        { err: error, releaseId: rec.releaseId },
+        { err: error, releaseId: rec.releaseId, state: rec.state, detail },
         'deployment failed unexpectedly',
       );
+      if (isTerminal(rec.state)) {
+        // `transition` sets the state before it journals it: the journal write of this terminal
+        // state failed, so the state was never reported.
+        this.reportUnjournaled(
+          rec,
+          rec.reason ?? 'internal',
+          `${rec.detail ?? rec.state}; ${detail}`,
+        );
+        return;
+      }
       try {
-        await this.failWith(rec, fail('EF_INTERNAL', errorMessage(error)));
+        await this.failWith(rec, fail('EF_INTERNAL', detail));
       } catch (again) {
-        this.o.logger.error({ err: again }, 'reporting the failure failed');
-        // Leave the loop a terminal record so it does not retry forever.
-        rec.state = rank(rec.state) >= ACTIVATING ? 'rolled_back' : 'failed';
-        rec.reason = 'internal';
+        if (again instanceof Cancelled || this.isStopping()) return;
+        this.reportUnjournaled(
+          rec,
+          'internal',
+          `${detail}; the failure cannot be journaled either: ${describeError(again)}`,
+        );
       }
     }
   }
 
+  /**
+   * The journal cannot be written (descriptors or space exhausted, a broken state directory):
+   * report the deployment's end anyway, so it does not hang in its last reported state for the
+   * control plane. The record is terminal in memory, so the worker moves on; a restart resumes from
+   * what the journal last held.
+   */
+  private reportUnjournaled(rec: MutableRecord, reason: DeploymentReason, detail: string): void {
+    this.o.logger.error(
+      { releaseId: rec.releaseId, reason, detail },
+      'deployment failed; not journaled',
+    );
+    if (!isTerminal(rec.state))
+      rec.state = rank(rec.state) >= ACTIVATING ? 'rolled_back' : 'failed';
+    rec.reason = reason;
+    rec.detail = truncate(detail);
+    rec.updatedAt = this.iso();
+    this.report(rec, { reason, detail });
+  }
+
   private async install(rec: MutableRecord): Promise<void> {
-    const release = releaseOf(rec);
-    const directive = directiveOf(rec);
+    const accepted = this.accepted.get(rec);
+    this.accepted.delete(rec);
+    const release = accepted?.release ?? releaseOf(rec);
+    const directive = accepted?.directive ?? directiveOf(rec);
     if (rank(rec.state) < ACTIVATING) {
       // The rollback floor may have moved since the directive was accepted (a queued install).
-      const fresh = verifyRelease(
-        this.o.trust.state,
-        encoder.encode(rec.release),
-        this.o.clock.now(),
-      );
+      const fresh = this.recheckRelease(rec, accepted);
       if (!fresh.ok) return this.failWith(rec, fresh);
       const staged = await this.stage(rec, release);
       if (!staged.ok) return this.failWith(rec, staged);
@@ -537,6 +656,25 @@ export class Reconciler {
     });
   }
 
+  /**
+   * `verifyRelease` against the trust state of now. When the release was verified on acceptance
+   * against the same root and the same installed release of its model, the signature and counter
+   * checks would give the same answer, so only expiry (time moved on) is checked again.
+   */
+  private recheckRelease(rec: MutableRecord, accepted: Accepted | undefined): Result<void> {
+    const state = this.o.trust.state;
+    const now = this.o.clock.now();
+    if (
+      accepted !== undefined &&
+      state.root === accepted.root &&
+      installedEntry(state, accepted.release) === accepted.installed
+    ) {
+      return checkNotExpired('release', accepted.release.expires, now, state.timeFloor);
+    }
+    const verified = verifyRelease(state, encoder.encode(rec.release), now);
+    return verified.ok ? ok(undefined) : verified;
+  }
+
   /** downloading -> verifying -> staged: the release loaded from the inactive slot, health-checked. */
   private async stage(rec: MutableRecord, release: ReleaseDocument): Promise<Result<ServingModel>> {
     const { slots, models } = this.o;
@@ -554,6 +692,7 @@ export class Reconciler {
     } else {
       await writeFileAtomic(slots.releaseDocumentPath(slot), rec.release, {
         mode: PRIVATE_FILE_MODE,
+        durable: this.o.durableState ?? true,
       });
     }
     let lastProgress = this.o.clock.now();
