@@ -11,7 +11,12 @@
  * - Network errors, 5xx, 408 and 429 are retried with jittered exponential back-off; the count is
  *   of consecutive attempts without progress, so a slow but moving transfer is never abandoned.
  *   Past `retries` the result is `EF_DOWNLOAD_FAILED`, like any other 4xx.
- * - ENOSPC while writing is `EF_DISK_FULL`.
+ * - ENOSPC while writing is `EF_DISK_FULL`. Opening the file is retried like a network error when
+ *   the process or system is out of file descriptors for a moment (EMFILE, ENFILE); other local
+ *   errors end the download at once as `EF_INTERNAL`, with the system error in the message.
+ * - The file is held open only once the server has answered: a download waiting for a connection
+ *   (the fleet simulator lets a few hundred of its thousands of agents download at once) holds no
+ *   descriptor.
  *
  * Artifacts are content-addressed and immutable, so any HTTP cache or CDN may serve them: the
  * agent trusts hashes, never URLs.
@@ -28,7 +33,7 @@ import {
 } from '@edgefleet/protocol';
 import { backoffDelay, type BackoffOptions } from '../core/backoff.js';
 import { sleep, type AgentClock, type TimerHandle } from '../core/clock.js';
-import { errorMessage, isErrno } from '../store/atomic-file.js';
+import { describeError, isErrno } from '../store/atomic-file.js';
 
 export interface DownloadFileOptions {
   readonly url: string;
@@ -71,18 +76,34 @@ export async function downloadFile(options: DownloadFileOptions): Promise<Result
   const { expected, clock } = options;
   const retries = options.retries ?? 5;
   const backoff = { baseMs: 1000, capMs: 30_000, ...options.backoff };
-  let handle: FileHandle;
-  try {
-    handle = await open(options.destPath, 'a+', 0o600);
-  } catch (error) {
-    return writeFailure(error, options.destPath);
-  }
+  let handle: FileHandle | undefined;
+  /** The file, opened (and created) on first use, retrying while descriptors run out. */
+  const fileHandle = async (): Promise<Result<FileHandle>> => {
+    for (let failures = 0; handle === undefined;) {
+      try {
+        handle = await open(options.destPath, 'a+', 0o600);
+      } catch (error) {
+        failures++;
+        if (!isTransientLocal(error) || failures > retries) {
+          return writeFailure(error, options.destPath, failures);
+        }
+        const delay = backoffDelay(failures - 1, backoff, options.random);
+        options.onRetry?.(
+          failures,
+          delay,
+          `cannot open ${options.destPath}: ${describeError(error)}`,
+        );
+        if (!(await sleep(clock, delay, options.signal))) return aborted();
+      }
+    }
+    return ok(handle);
+  };
   let check: FileCheck;
   let requests = 0;
   let fetchedBytes = 0;
   let discardFile = false;
   try {
-    const resumed = await rehashPartial(handle, expected);
+    const resumed = await rehashPartial(options.destPath, expected);
     if (!resumed.ok) return resumed;
     check = resumed.value;
 
@@ -93,7 +114,7 @@ export async function downloadFile(options: DownloadFileOptions): Promise<Result
       const before = fetchedBytes;
       const attempt = await fetchOnce(
         options,
-        handle,
+        fileHandle,
         check,
         (n) => {
           fetchedBytes += n;
@@ -124,9 +145,12 @@ export async function downloadFile(options: DownloadFileOptions): Promise<Result
       discardFile = true;
       return finished;
     }
+    // A file of 0 bytes (or one complete on disk already) was never opened: it must exist.
+    const created = await fileHandle();
+    if (!created.ok) return created;
     return ok({ requests, fetchedBytes });
   } finally {
-    await handle.close();
+    await handle?.close();
     if (discardFile) await rm(options.destPath, { force: true });
   }
 }
@@ -139,18 +163,42 @@ function aborted(): Failure {
   return fail('EF_DOWNLOAD_FAILED', 'the download was cancelled', { cancelled: true });
 }
 
-function writeFailure(error: unknown, path: string): Failure {
-  return isErrno(error, 'ENOSPC')
-    ? fail('EF_DISK_FULL', `no space left writing ${path}`)
-    : fail('EF_INTERNAL', `cannot write ${path}: ${errorMessage(error)}`);
+/** Out of file descriptors, process-wide or system-wide: gone once other files are closed. */
+function isTransientLocal(error: unknown): boolean {
+  return isErrno(error, 'EMFILE') || isErrno(error, 'ENFILE');
 }
 
-/** Feed a partial file already on disk into a fresh check (a longer one cannot be ours: emptied). */
-async function rehashPartial(
+function writeFailure(error: unknown, path: string, attempts = 1): Failure {
+  if (isErrno(error, 'ENOSPC')) return fail('EF_DISK_FULL', `no space left writing ${path}`);
+  const tries = attempts > 1 ? ` (after ${attempts} attempts)` : '';
+  return fail('EF_INTERNAL', `cannot write ${path}${tries}: ${describeError(error)}`);
+}
+
+/**
+ * Feed a partial file already on disk into a fresh check (a longer one cannot be ours: emptied).
+ * The file is open only while this runs.
+ */
+async function rehashPartial(path: string, expected: SignedFileInfo): Promise<Result<FileCheck>> {
+  const check = createFileCheck(expected);
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r+');
+  } catch (error) {
+    if (isErrno(error, 'ENOENT')) return ok(check);
+    return writeFailure(error, path);
+  }
+  try {
+    return await rehashOpen(handle, check, expected);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function rehashOpen(
   handle: FileHandle,
+  check: FileCheck,
   expected: SignedFileInfo,
 ): Promise<Result<FileCheck>> {
-  const check = createFileCheck(expected);
   const { size } = await handle.stat();
   if (size === 0) return ok(check);
   if (size > expected.length) {
@@ -173,7 +221,7 @@ const CONTENT_RANGE = /^bytes (\d+)-(\d+)\/(\d+|\*)$/;
 
 async function fetchOnce(
   options: DownloadFileOptions,
-  handle: FileHandle,
+  fileHandle: () => Promise<Result<FileHandle>>,
   check: FileCheck,
   countFetched: (n: number) => void,
   restart: (fresh: FileCheck) => void,
@@ -213,28 +261,12 @@ async function fetchOnce(
       });
     } catch (error) {
       if (options.signal?.aborted === true) return { kind: 'fatal', failure: aborted() };
-      return retry(`request failed: ${errorMessage(error)}`);
+      return retry(`request failed: ${describeError(error)}`);
     }
 
     let active = check;
     const status = response.status;
-    if (status === 206 && offset > 0) {
-      const range = CONTENT_RANGE.exec(response.headers.get('content-range') ?? '');
-      if (range?.[1] === undefined || Number(range[1]) !== offset) {
-        // Not the range we asked for: start the file over.
-        await response.body?.cancel();
-        await handle.truncate(0);
-        restart(createFileCheck(options.expected));
-        return retry(`server answered range ${range?.[0] ?? '(none)'} for bytes=${offset}-`);
-      }
-    } else if (status === 200 || status === 206) {
-      if (offset > 0) {
-        // The server ignored the range: it sends the whole file, so the partial one goes.
-        await handle.truncate(0);
-        active = createFileCheck(options.expected);
-        restart(active);
-      }
-    } else {
+    if (status !== 200 && status !== 206) {
       await response.body?.cancel();
       if (status === 416) {
         return {
@@ -252,6 +284,18 @@ async function fetchOnce(
         failure: fail('EF_DOWNLOAD_FAILED', `${options.url}: HTTP ${status}`, { status }),
       };
     }
+    if (status === 206 && offset > 0) {
+      const range = CONTENT_RANGE.exec(response.headers.get('content-range') ?? '');
+      if (range?.[1] === undefined || Number(range[1]) !== offset) {
+        // Not the range we asked for: start the file over.
+        await response.body?.cancel();
+        const opened = await fileHandle();
+        if (!opened.ok) return { kind: 'fatal', failure: opened };
+        await opened.value.truncate(0);
+        restart(createFileCheck(options.expected));
+        return retry(`server answered range ${range?.[0] ?? '(none)'} for bytes=${offset}-`);
+      }
+    }
 
     const body = response.body;
     if (body === null) return retry('the response has no body');
@@ -260,10 +304,27 @@ async function fetchOnce(
       controller.abort();
       reader.cancel().catch(() => undefined);
     };
+    // Ask for the first chunk before opening the file: what arrives meanwhile is kept even if the
+    // connection drops right after (an errored stream discards chunks nobody had asked for yet).
+    let next = reader.read();
+    next.catch(() => undefined);
+    const opened = await fileHandle();
+    if (!opened.ok) {
+      stopReading();
+      reader.releaseLock();
+      return { kind: 'fatal', failure: opened };
+    }
+    const handle = opened.value;
+    if (status === 200 && offset > 0) {
+      // The server ignored the range: it sends the whole file, so the partial one goes.
+      await handle.truncate(0);
+      active = createFileCheck(options.expected);
+      restart(active);
+    }
     let received = 0;
     try {
-      for (;;) {
-        const { done, value: chunk } = await reader.read();
+      for (; ; next = reader.read()) {
+        const { done, value: chunk } = await next;
         if (done) break;
         armIdle();
         countFetched(chunk.length);
@@ -283,7 +344,7 @@ async function fetchOnce(
       }
     } catch (error) {
       if (options.signal?.aborted === true) return { kind: 'fatal', failure: aborted() };
-      return retry(`transfer interrupted after ${received} bytes: ${errorMessage(error)}`);
+      return retry(`transfer interrupted after ${received} bytes: ${describeError(error)}`);
     } finally {
       reader.releaseLock();
     }
