@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { writeHeapSnapshot } from 'node:v8';
 import { hashToken, startEmbeddedBroker, verifyToken } from '@edgefleet/control-plane';
 import {
   ControlPlaneHttp,
@@ -197,6 +198,10 @@ interface WaveResult {
   readonly failed: number;
   /** Failures by state and reason, e.g. `3 failed(download_failed)`. */
   readonly failures?: string;
+  /** The most frequent failure details (paths and hex ids masked), with their counts. */
+  readonly failureDetails?: string;
+  /** Devices neither succeeded nor failed at the end, by their last deployment state. */
+  readonly unfinished?: string;
   /** Connected -> the server saw every device online (the wave is posted after that). */
   readonly settleSeconds?: number;
   /** POST /v1/rollouts -> last `assigned`, or -> deadline when not all were. */
@@ -276,10 +281,16 @@ async function fullWave(
     const succeededAt: number[] = [];
     let failed = 0;
     const failures = new Map<string, number>();
+    const details = new Map<string, number>();
     let wake: () => void = () => undefined;
     const removers: (() => void)[] = [];
     for (const d of sim.fleet.devices) {
-      const onDeployment = (e: { releaseId: string; state: string; reason?: string }) => {
+      const onDeployment = (e: {
+        releaseId: string;
+        state: string;
+        reason?: string;
+        detail?: string;
+      }) => {
         if (e.releaseId !== cp.releaseId) return;
         if (e.state === 'assigned') assignedAt.push(performance.now());
         else if (e.state === 'succeeded') succeededAt.push(performance.now());
@@ -287,6 +298,8 @@ async function fullWave(
           failed++;
           const why = `${e.state}(${e.reason ?? '?'})`;
           failures.set(why, (failures.get(why) ?? 0) + 1);
+          const detail = `${why}: ${maskDetail(e.detail ?? '(no detail)')}`;
+          details.set(detail, (details.get(detail) ?? 0) + 1);
         } else return;
         wake();
       };
@@ -331,6 +344,21 @@ async function fullWave(
       `fleet: ${assignedAt.length}/${n} assigned after ${((performance.now() - posted) / 1000).toFixed(1)} s`,
     );
     const allSucceeded = await until(() => succeededAt.length + failed >= n, deadline);
+    const stuck = new Map<string, number>();
+    for (const d of sim.fleet.devices) {
+      const dep = d.agent.status().deployment;
+      const state = dep?.releaseId === cp.releaseId ? dep.state : 'not assigned';
+      if (state === 'succeeded' || state === 'failed' || state === 'rolled_back') continue;
+      stuck.set(state, (stuck.get(state) ?? 0) + 1);
+    }
+    const topDetails = [...details]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 5)
+      .map(([d, c]) => `${c}x ${d}`)
+      .join(' | ');
+    if (topDetails !== '') log(`fleet: failure details: ${topDetails}`);
+    if (stuck.size > 0)
+      log(`fleet: unfinished: ${[...stuck].map(([s, c]) => `${c} ${s}`).join(', ')}`);
     const lastOf = (xs: number[], all: boolean) =>
       ((all ? xs.reduce((a, b) => Math.max(a, b), posted) : performance.now()) - posted) / 1000;
     for (const remove of removers) remove();
@@ -342,6 +370,8 @@ async function fullWave(
       succeeded: succeededAt.length,
       failed,
       failures: [...failures].map(([why, count]) => `${count} ${why}`).join(', '),
+      ...(topDetails !== '' ? { failureDetails: topDetails } : {}),
+      ...(stuck.size > 0 ? { unfinished: [...stuck].map(([s, c]) => `${c} ${s}`).join(', ') } : {}),
       settleSeconds,
       notifySeconds: lastOf(assignedAt, allAssigned),
       firstAssignedSeconds:
@@ -409,6 +439,15 @@ async function runChild<T>(args: readonly string[], deadlineMs: number): Promise
 }
 
 /** Child: `--child memory --kind agents|bare`: baseline RSS, N devices connected, RSS again. */
+/**
+ * With `EF_BENCH_HEAP_SNAPSHOT=<dir>`, the memory children write a heap snapshot once connected
+ * (`<dir>/<kind>.heapsnapshot`), to compare what an agent holds beyond a bare client.
+ */
+function snapshotHeap(kind: 'agents' | 'bare'): void {
+  const dir = process.env.EF_BENCH_HEAP_SNAPSHOT;
+  if (dir !== undefined && dir !== '') writeHeapSnapshot(join(dir, `${kind}.heapsnapshot`));
+}
+
 async function memoryChild(kind: 'agents' | 'bare', apiUrl: string, token: string, n: number) {
   const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
   const settle = async () => {
@@ -435,6 +474,7 @@ async function memoryChild(kind: 'agents' | 'bare', apiUrl: string, token: strin
       });
       await wait(1000);
       await settle();
+      snapshotHeap(kind);
       report = {
         kind,
         devices: n,
@@ -448,6 +488,7 @@ async function memoryChild(kind: 'agents' | 'bare', apiUrl: string, token: strin
       const clients = await bareClients(apiUrl, token, n);
       await wait(1000);
       await settle();
+      snapshotHeap(kind);
       report = {
         kind,
         devices: n,
@@ -788,6 +829,15 @@ async function brokerComparison(
   }
 }
 
+/** A failure detail with its per-device parts (paths, hex ids, numbers) masked, for counting. */
+function maskDetail(detail: string): string {
+  return detail
+    .replace(/'?\/[^\s',)]+'?/g, '<path>')
+    .replace(/\b[0-9a-f]{12,}\b/g, '<hex>')
+    .replace(/\b\d+\b/g, 'N')
+    .slice(0, 200);
+}
+
 // --- Rows ---------------------------------------------------------------------------------------------
 
 function waveRows(w: WaveResult): BenchRow[] {
@@ -819,7 +869,7 @@ function waveRows(w: WaveResult): BenchRow[] {
       ratio: w.succeedSeconds / awsSeconds,
       goal: 'ratio <= 1',
       pass: !w.partial && w.succeeded === n && w.succeedSeconds <= awsSeconds,
-      note: `${partial}${w.succeeded} succeeded, ${w.failed} failed of ${n}${w.failures ? ` (${w.failures})` : ''}`,
+      note: `${partial}${w.succeeded} succeeded, ${w.failed} failed of ${n}${w.failures ? ` (${w.failures})` : ''}${w.unfinished ? `; unfinished: ${w.unfinished}` : ''}${w.failureDetails ? `; details: ${w.failureDetails}` : ''}`,
     },
   ];
 }
