@@ -4,8 +4,14 @@ import { advancedBy } from './reconciler.js';
 
 // Only the fields `advancedBy` reads or keeps matter here; the root stands in by identity.
 const root = { version: 1 } as unknown as TrustState['root'];
-const state = (s: Partial<TrustState>): TrustState =>
-  ({ root, rootVersion: 1, directiveCounter: 0, releases: {}, timeFloor: 0, ...s });
+const state = (s: Partial<TrustState>): TrustState => ({
+  root,
+  rootVersion: 1,
+  directiveCounter: 0,
+  releases: {},
+  timeFloor: 0,
+  ...s,
+});
 
 describe('persisting an accepted directive', () => {
   it('keeps a release recorded since the directive was verified (the rollback floor)', () => {
