@@ -94,6 +94,31 @@ export function hardwareFor(i: number, mix: Readonly<Record<string, number>>): s
   return entries[entries.length - 1]![0];
 }
 
+/** Real time after which a device's stop or start is reported as slow (see `stopDevices`). */
+export const SLOW_STEP_MS = 10_000;
+
+export type OnSlowStep = (device: SimDevice, step: 'stop' | 'start', waitedMs: number) => void;
+
+/** Await `promise`, telling `onSlow` every `SLOW_STEP_MS` of real time while it is pending. */
+export async function watchSlow(
+  promise: Promise<void>,
+  device: SimDevice,
+  step: 'stop' | 'start',
+  onSlow: OnSlowStep | undefined,
+): Promise<void> {
+  if (onSlow === undefined) return promise;
+  const since = performance.now();
+  const timer = setInterval(() => {
+    onSlow(device, step, performance.now() - since);
+  }, SLOW_STEP_MS);
+  timer.unref();
+  try {
+    await promise;
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 async function inBatches<T>(
   items: readonly T[],
   size: number,
@@ -249,22 +274,26 @@ export class Fleet {
     await inBatches(this.devices, 64, (d) => d.agent.stop());
   }
 
-  /** Stop these devices' agents (a power cut with a clean shutdown: last window spooled). */
-  async stopDevices(devices: readonly SimDevice[]): Promise<void> {
-    await inBatches(devices, 64, (d) => d.agent.stop());
+  /**
+   * Stop these devices' agents (a power cut with a clean shutdown: last window spooled). `onSlow`
+   * hears of each device whose stop has taken longer than `SLOW_STEP_MS` (and every `SLOW_STEP_MS`
+   * after), with the step; an agent that never stops is a bug this makes visible.
+   */
+  async stopDevices(devices: readonly SimDevice[], onSlow?: OnSlowStep): Promise<void> {
+    await inBatches(devices, 64, (d) => watchSlow(d.agent.stop(), d, 'stop', onSlow));
   }
 
   /**
    * Start these devices again as a rebooted device would: a new Agent on the same state directory
    * (it recovers its slots, journal and spool, and reconnects). Stops them first if still running.
    */
-  async restartDevices(devices: readonly SimDevice[]): Promise<void> {
+  async restartDevices(devices: readonly SimDevice[], onSlow?: OnSlowStep): Promise<void> {
     await inBatches(devices, this.options.concurrency ?? 32, async (d) => {
-      await d.agent.stop();
+      await watchSlow(d.agent.stop(), d, 'stop', onSlow);
       const plan = this.plans.get(d.deviceId);
       if (!plan) throw new Error(`unknown device ${d.deviceId}`);
       d.agent = this.createAgent(plan, d.config, d.pinnedRoot);
-      await d.agent.start();
+      await watchSlow(d.agent.start(), d, 'start', onSlow);
     });
   }
 

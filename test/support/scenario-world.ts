@@ -18,6 +18,8 @@ export interface ScenarioWorld {
   readonly server: RunningServer;
   readonly sim: SimFleet;
   readonly ctx: ScenarioContext;
+  /** What the scenario logged so far (`ctx.log`), for a failure report. */
+  readonly lines: readonly string[];
   close(): Promise<void>;
 }
 
@@ -46,6 +48,7 @@ export async function startScenarioWorld(options: {
   return {
     server,
     sim,
+    lines,
     ctx: {
       api,
       fleet: sim.fleet,

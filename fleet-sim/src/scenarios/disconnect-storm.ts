@@ -40,6 +40,12 @@ export async function disconnectStormDuringRollout(ctx: ScenarioContext): Promis
   const id = await createRollout(ctx, next.releaseId, {
     waves: [wave('first', { percent: 30 }), wave('rest', { percent: 100 })],
   });
+  // A device whose agent does not stop or start is the known rare hang (#8): say which, and where.
+  const onSlow = (d: SimDevice, step: 'stop' | 'start', ms: number) => {
+    ctx.log(
+      `storm: ${d.deviceId} still in agent ${step} after ${(ms / 1000).toFixed(0)} s: ${JSON.stringify(d.agent.status().deployment)}`,
+    );
+  };
   const storming: { phase: 'before' | 'down' | 'up'; downSince: number } = {
     phase: 'before',
     downSince: 0,
@@ -55,12 +61,14 @@ export async function disconnectStormDuringRollout(ctx: ScenarioContext): Promis
         .reduce((a, [, n]) => a + n, 0);
       if (storming.phase === 'before' && assigned > 0) {
         ctx.log(`storm: ${storm.length} devices go offline mid-rollout`);
-        await ctx.fleet.stopDevices(storm);
+        await ctx.fleet.stopDevices(storm, onSlow);
+        ctx.log(`storm: ${storm.length} devices stopped`);
         storming.phase = 'down';
         storming.downSince = Date.now();
       } else if (storming.phase === 'down' && Date.now() - storming.downSince > 3000) {
         ctx.log(`storm over: ${storm.length} devices reboot and reconnect`);
-        await ctx.fleet.restartDevices(storm);
+        await ctx.fleet.restartDevices(storm, onSlow);
+        ctx.log(`storm: ${storm.length} devices restarted`);
         storm.forEach(watch);
         storming.phase = 'up';
       }
