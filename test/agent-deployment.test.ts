@@ -3,27 +3,16 @@
  * documents, a local artifact server, real onnxruntime (in-process) and a manual clock.
  */
 import { failingModel } from '@edgefleet/protocol';
-import { OrtInProcessRuntime } from '@edgefleet/agent';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   classifierFiles,
   classifierInput,
   dropStrayFile,
-  Harness,
+  useHarness,
   inactiveFilesDir,
 } from './agent-harness.test-support.js';
 
-const runtime = new OrtInProcessRuntime({ logLevel: 'fatal' });
-let h: Harness;
-
-beforeAll(async () => {
-  h = await Harness.start(runtime);
-});
-
-afterAll(async () => {
-  await h.close();
-  await runtime.close();
-});
+const harness = useHarness();
 
 const PIPELINE = [
   'assigned',
@@ -37,10 +26,10 @@ const PIPELINE = [
 
 describe('agent deployment', () => {
   it('goes through every state to succeeded after a soak of served inferences and a soak time', async () => {
-    const d = await h.device({ deviceId: 'happy-1' });
+    const d = await harness().device({ deviceId: 'happy-1' });
     await expect(d.agent.infer(classifierInput())).rejects.toMatchObject({ code: 'EF_NO_MODEL' });
-    const release = h.release({ releaseId: 'rel-1', counter: 1, files: classifierFiles() });
-    await h.deploy(release, {
+    const release = harness().release({ releaseId: 'rel-1', counter: 1, files: classifierFiles() });
+    await harness().deploy(release, {
       deviceId: d.deviceId,
       counter: 1,
       soak: { minInferences: 3, durationSec: 30, maxErrorRate: 0 },
@@ -54,15 +43,15 @@ describe('agent deployment', () => {
     expect(d.agent.status().deployment?.state).toBe('soaking'); // count reached, time not yet
     d.clock.advance(30_000);
     await d.waitForDeployment((e) => e.state === 'succeeded', 'succeeded');
-    await h.cp.waitFor(
+    await harness().cp.waitFor(
       (r) => r.deviceId === d.deviceId && r.kind === 'status' && r.body.state === 'succeeded',
       'succeeded on status',
     );
-    expect(h.cp.statusStates(d.deviceId, 'rel-1', 1)).toEqual(PIPELINE);
-    const soakReport = h.cp.reports(d.deviceId, 'status').at(-1);
+    expect(harness().cp.statusStates(d.deviceId, 'rel-1', 1)).toEqual(PIPELINE);
+    const soakReport = harness().cp.reports(d.deviceId, 'status').at(-1);
     expect(soakReport).toMatchObject({ soak: { inferences: 3, errors: 0, elapsedSec: 30 } });
 
-    const state = await h.cp.waitFor(
+    const state = await harness().cp.waitFor(
       (r) =>
         r.deviceId === d.deviceId &&
         r.kind === 'state' &&
@@ -85,8 +74,12 @@ describe('agent deployment', () => {
     });
 
     // A second release goes to the other slot; the first is kept as the one to go back to.
-    const next = h.release({ releaseId: 'rel-2', counter: 2, files: classifierFiles([1, 1, 1]) });
-    await h.deploy(next, { deviceId: d.deviceId, counter: 2 });
+    const next = harness().release({
+      releaseId: 'rel-2',
+      counter: 2,
+      files: classifierFiles([1, 1, 1]),
+    });
+    await harness().deploy(next, { deviceId: d.deviceId, counter: 2 });
     await d.waitForDeployment((e) => e.releaseId === 'rel-2' && e.state === 'succeeded', 'rel-2');
     expect(d.agent.status()).toMatchObject({
       activeRelease: { releaseId: 'rel-2' },
@@ -96,18 +89,18 @@ describe('agent deployment', () => {
   });
 
   it('counts inferences served by the local API toward the soak, like Agent.infer', async () => {
-    const d = await h.device({
+    const d = await harness().device({
       deviceId: 'local-api-1',
       config: { localApi: { host: '127.0.0.1', port: 0 } },
     });
     const address = d.agent.localApiAddress;
     if (address === undefined || !('url' in address)) throw new Error('no local API address');
-    const release = h.release({
+    const release = harness().release({
       releaseId: 'rel-api',
       counter: 1,
       files: classifierFiles([0, 0, 0.5]),
     });
-    await h.deploy(release, {
+    await harness().deploy(release, {
       deviceId: d.deviceId,
       counter: 1,
       soak: { minInferences: 2, durationSec: 0, maxErrorRate: 0 },
@@ -134,23 +127,23 @@ describe('agent deployment', () => {
   });
 
   it('resumes an interrupted download with Range, fetching each byte once', async () => {
-    const d = await h.device({ deviceId: 'resume-1' });
-    const release = h.release({
+    const d = await harness().device({ deviceId: 'resume-1' });
+    const release = harness().release({
       releaseId: 'rel-resume',
       counter: 1,
       files: classifierFiles([0.125, 0.25, 0.375]), // artifacts no other test fetches
     });
     const modelSha = release.shas['model.onnx']!;
     const length = release.doc.files['model.onnx']!.length;
-    h.artifacts.fault(modelSha, { endAfter: Math.floor(length / 3) });
-    await h.deploy(release, { deviceId: d.deviceId, counter: 1 });
+    harness().artifacts.fault(modelSha, { endAfter: Math.floor(length / 3) });
+    await harness().deploy(release, { deviceId: d.deviceId, counter: 1 });
     await d.waitForDeployment((e) => e.state === 'succeeded', 'succeeded');
-    const fetches = h.artifacts.requests.filter((r) => r.sha256 === modelSha);
+    const fetches = harness().artifacts.requests.filter((r) => r.sha256 === modelSha);
     expect(fetches.map((r) => [r.status, r.range])).toEqual([
       [200, undefined],
       [206, `bytes=${Math.floor(length / 3)}-`],
     ]);
-    expect(h.artifacts.bytesSent(modelSha)).toBe(length);
+    expect(harness().artifacts.bytesSent(modelSha)).toBe(length);
     expect(d.events.map((e) => e.state)).toEqual(PIPELINE);
   });
 
@@ -160,25 +153,25 @@ describe('agent deployment', () => {
   ] as const)(
     'refuses a model file with %s before activation; the old model keeps serving',
     async (reason, fault) => {
-      const d = await h.device({ deviceId: `bad-file-${reason}` });
-      await h.installBaseline(d);
+      const d = await harness().device({ deviceId: `bad-file-${reason}` });
+      await harness().installBaseline(d);
       const files = classifierFiles([2, 2, 2]);
-      const release = h.release({ releaseId: `rel-${reason}`, counter: 2, files });
+      const release = harness().release({ releaseId: `rel-${reason}`, counter: 2, files });
       const sha = release.shas['model.onnx']!;
-      h.artifacts.fault(
+      harness().artifacts.fault(
         sha,
         'replaceWith' in fault
           ? { replaceWith: files['model.onnx']!.map((b, i) => (i === 100 ? b ^ 0xff : b)) }
           : fault,
       );
-      await h.deploy(release, { deviceId: d.deviceId, counter: 2 });
+      await harness().deploy(release, { deviceId: d.deviceId, counter: 2 });
       const failed = await d.waitForDeployment((e) => e.state === 'failed', 'failed');
       expect(failed).toMatchObject({ releaseId: release.doc.releaseId, reason });
-      await h.cp.waitFor(
+      await harness().cp.waitFor(
         (r) => r.deviceId === d.deviceId && r.kind === 'status' && r.body.state === 'failed',
         'failed on status',
       );
-      expect(h.cp.statusStates(d.deviceId, release.doc.releaseId)).toEqual([
+      expect(harness().cp.statusStates(d.deviceId, release.doc.releaseId)).toEqual([
         'assigned',
         'downloading',
         `failed(${reason})`,
@@ -189,36 +182,36 @@ describe('agent deployment', () => {
   );
 
   it('refuses a slot holding a file the release does not list (extraneous_file)', async () => {
-    const d = await h.device({ deviceId: 'extraneous-1' });
-    await h.installBaseline(d);
-    const release = h.release({
+    const d = await harness().device({ deviceId: 'extraneous-1' });
+    await harness().installBaseline(d);
+    const release = harness().release({
       releaseId: 'rel-extra',
       counter: 2,
       files: classifierFiles([3, 0, 0]),
     });
     const sha = release.shas['model.onnx']!;
-    h.artifacts.onRequest = async (requested) => {
+    harness().artifacts.onRequest = async (requested) => {
       if (requested === sha) await dropStrayFile(await inactiveFilesDir(d.stateDir));
     };
     try {
-      await h.deploy(release, { deviceId: d.deviceId, counter: 2 });
+      await harness().deploy(release, { deviceId: d.deviceId, counter: 2 });
       const failed = await d.waitForDeployment((e) => e.state === 'failed', 'failed');
       expect(failed.reason).toBe('extraneous_file');
     } finally {
-      h.artifacts.onRequest = undefined;
+      harness().artifacts.onRequest = undefined;
     }
     expect((await d.agent.infer(classifierInput())).releaseId).toBe('rel-base-1');
   });
 
   it('fails the health check of a model that errors on its sample, before activation', async () => {
-    const d = await h.device({ deviceId: 'health-1' });
-    await h.installBaseline(d);
+    const d = await harness().device({ deviceId: 'health-1' });
+    await harness().installBaseline(d);
     const sample = {
       v: 1,
       inputs: { input: { type: 'float32', dims: [1, 4], data: [1, 2, 3, 4] } },
       expected: { output: { type: 'float32', dims: [1, 4], data: [1, 2, 3, 4] } },
     };
-    const release = h.release({
+    const release = harness().release({
       releaseId: 'rel-failing',
       counter: 2,
       files: {
@@ -227,14 +220,14 @@ describe('agent deployment', () => {
       },
       featureSpec: { inputs: [], outputs: [] },
     });
-    await h.deploy(release, { deviceId: d.deviceId, counter: 2 });
+    await harness().deploy(release, { deviceId: d.deviceId, counter: 2 });
     const failed = await d.waitForDeployment((e) => e.state === 'failed', 'failed');
     expect(failed.reason).toBe('health_check_failed');
-    await h.cp.waitFor(
+    await harness().cp.waitFor(
       (r) => r.deviceId === d.deviceId && r.kind === 'status' && r.body.state === 'failed',
       'failed on status',
     );
-    expect(h.cp.statusStates(d.deviceId, 'rel-failing')).toEqual([
+    expect(harness().cp.statusStates(d.deviceId, 'rel-failing')).toEqual([
       'assigned',
       'downloading',
       'verifying',
@@ -244,31 +237,31 @@ describe('agent deployment', () => {
   });
 
   it('fails with load_failed when the runtime cannot load the model; the old model keeps serving', async () => {
-    const d = await h.device({ deviceId: 'load-1' });
-    await h.installBaseline(d);
-    const release = h.release({
+    const d = await harness().device({ deviceId: 'load-1' });
+    await harness().installBaseline(d);
+    const release = harness().release({
       releaseId: 'rel-garbage',
       counter: 2,
       files: { 'model.onnx': new TextEncoder().encode('this is not an ONNX model') },
       featureSpec: { inputs: [], outputs: [] },
     });
-    await h.deploy(release, { deviceId: d.deviceId, counter: 2 });
+    await harness().deploy(release, { deviceId: d.deviceId, counter: 2 });
     const failed = await d.waitForDeployment((e) => e.state === 'failed', 'failed');
     expect(failed).toMatchObject({ releaseId: 'rel-garbage', reason: 'load_failed' });
     expect((await d.agent.infer(classifierInput())).releaseId).toBe('rel-base-1');
   });
 
   it('rolls back a model that fails served traffic while soaking; the previous model serves again', async () => {
-    const d = await h.device({ deviceId: 'soak-1' });
-    await h.installBaseline(d);
+    const d = await harness().device({ deviceId: 'soak-1' });
+    await harness().installBaseline(d);
     // No health check: the broken model is only found out by the traffic it serves.
-    const release = h.release({
+    const release = harness().release({
       releaseId: 'rel-soak-bad',
       counter: 2,
       files: { 'model.onnx': failingModel() },
       featureSpec: { inputs: [], outputs: [] },
     });
-    await h.deploy(release, {
+    await harness().deploy(release, {
       deviceId: d.deviceId,
       counter: 2,
       soak: { minInferences: 2, durationSec: 60, maxErrorRate: 0.1 },
@@ -284,11 +277,11 @@ describe('agent deployment', () => {
     await expect(d.agent.infer(badInput)).rejects.toMatchObject({ code: 'EF_INTERNAL' });
     const rolledBack = await d.waitForDeployment((e) => e.state === 'rolled_back', 'rolled back');
     expect(rolledBack.reason).toBe('soak_failed');
-    await h.cp.waitFor(
+    await harness().cp.waitFor(
       (r) => r.deviceId === d.deviceId && r.kind === 'status' && r.body.state === 'rolled_back',
       'rolled_back on status',
     );
-    expect(h.cp.statusStates(d.deviceId, 'rel-soak-bad')).toEqual([
+    expect(harness().cp.statusStates(d.deviceId, 'rel-soak-bad')).toEqual([
       ...PIPELINE.slice(0, 6),
       'rolled_back(soak_failed)',
     ]);
@@ -300,35 +293,35 @@ describe('agent deployment', () => {
   });
 
   it('fails with disk_full when the release does not fit; the old model keeps serving', async () => {
-    const d = await h.device({ deviceId: 'disk-1' });
-    await h.installBaseline(d);
+    const d = await harness().device({ deviceId: 'disk-1' });
+    await harness().installBaseline(d);
     d.space.available = 100;
-    const release = h.release({
+    const release = harness().release({
       releaseId: 'rel-big',
       counter: 2,
       files: classifierFiles([0, 0, 1]),
     });
-    const before = h.artifacts.requests.length;
-    await h.deploy(release, { deviceId: d.deviceId, counter: 2 });
+    const before = harness().artifacts.requests.length;
+    await harness().deploy(release, { deviceId: d.deviceId, counter: 2 });
     const failed = await d.waitForDeployment((e) => e.state === 'failed', 'failed');
     expect(failed.reason).toBe('disk_full');
-    expect(h.artifacts.requests.length).toBe(before);
+    expect(harness().artifacts.requests.length).toBe(before);
     expect((await d.agent.infer(classifierInput())).releaseId).toBe('rel-base-1');
   });
 
   it('supersedes a queued directive with a newer one while an install is in flight', async () => {
-    const d = await h.device({ deviceId: 'supersede-1' });
-    const first = h.release({
+    const d = await harness().device({ deviceId: 'supersede-1' });
+    const first = harness().release({
       releaseId: 'rel-first',
       counter: 1,
       files: classifierFiles([0, 1, 0]),
     });
-    const second = h.release({
+    const second = harness().release({
       releaseId: 'rel-second',
       counter: 2,
       files: classifierFiles([1, 0, 0]),
     });
-    const third = h.release({
+    const third = harness().release({
       releaseId: 'rel-third',
       counter: 3,
       files: classifierFiles([0, 0, 2]),
@@ -338,13 +331,13 @@ describe('agent deployment', () => {
       release = resolve;
     });
     const blocked = first.shas['model.onnx']!;
-    h.artifacts.onRequest = (sha) => (sha === blocked ? gate : undefined);
+    harness().artifacts.onRequest = (sha) => (sha === blocked ? gate : undefined);
     try {
-      await h.deploy(first, { deviceId: d.deviceId, counter: 1 });
+      await harness().deploy(first, { deviceId: d.deviceId, counter: 1 });
       await d.waitForDeployment((e) => e.state === 'downloading', 'downloading');
-      await h.deploy(second, { deviceId: d.deviceId, counter: 2 });
+      await harness().deploy(second, { deviceId: d.deviceId, counter: 2 });
       await d.waitForDeployment((e) => e.releaseId === 'rel-second', 'second assigned');
-      await h.deploy(third, { deviceId: d.deviceId, counter: 3 });
+      await harness().deploy(third, { deviceId: d.deviceId, counter: 3 });
       await d.waitForDeployment((e) => e.releaseId === 'rel-third', 'third assigned');
       release();
       await d.waitForDeployment(
@@ -352,7 +345,7 @@ describe('agent deployment', () => {
         'third succeeded',
       );
     } finally {
-      h.artifacts.onRequest = undefined;
+      harness().artifacts.onRequest = undefined;
     }
     expect(
       d.events.map((e) => `${e.releaseId}:${e.state}${e.reason ? `(${e.reason})` : ''}`),

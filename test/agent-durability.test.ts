@@ -5,22 +5,11 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OrtInProcessRuntime } from '@edgefleet/agent';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { countSyncs } from '../agent/src/store/sync-counter.test-support.js';
-import { classifierFiles, Harness, type TestDevice } from './agent-harness.test-support.js';
+import { classifierFiles, useHarness, type TestDevice } from './agent-harness.test-support.js';
 
-const runtime = new OrtInProcessRuntime({ logLevel: 'fatal' });
-let h: Harness;
-
-beforeAll(async () => {
-  h = await Harness.start(runtime);
-});
-
-afterAll(async () => {
-  await h.close();
-  await runtime.close();
-});
+const harness = useHarness();
 
 /** Replace a state file by a non-empty directory: renaming a file over it fails (EISDIR). */
 async function breakStateFile(d: TestDevice, name: string): Promise<void> {
@@ -36,8 +25,8 @@ describe('durableState', () => {
   it('is on by default: starting and a deployment fsync the state directory', async () => {
     const syncs = await countSyncs();
     try {
-      const d = await h.device({ deviceId: 'durable-default' });
-      await h.installBaseline(d);
+      const d = await harness().device({ deviceId: 'durable-default' });
+      await harness().installBaseline(d);
       expect(syncs.count).toBeGreaterThan(10);
     } finally {
       syncs.restore();
@@ -47,11 +36,11 @@ describe('durableState', () => {
   it('off (with durableSpool off): starting and a whole deployment fsync nothing', async () => {
     const syncs = await countSyncs();
     try {
-      const d = await h.device({
+      const d = await harness().device({
         deviceId: 'durable-off',
         tuning: { durableState: false, durableSpool: false },
       });
-      await h.installBaseline(d);
+      await harness().installBaseline(d);
       await d.agent.flushTelemetry();
       expect(d.agent.status().activeRelease?.releaseId).toBe('rel-base-1');
       expect(syncs.count).toBe(0);
@@ -63,25 +52,33 @@ describe('durableState', () => {
 
 describe('a state write that fails', () => {
   it('refuses a desired state it cannot journal, saying why', async () => {
-    const d = await h.device({ deviceId: 'journal-broken' });
+    const d = await harness().device({ deviceId: 'journal-broken' });
     await breakStateFile(d, 'deployment.json');
-    const release = h.release({ releaseId: 'rel-nj', counter: 1, files: classifierFiles() });
-    await h.deploy(release, { deviceId: d.deviceId, counter: 1 });
+    const release = harness().release({
+      releaseId: 'rel-nj',
+      counter: 1,
+      files: classifierFiles(),
+    });
+    await harness().deploy(release, { deviceId: d.deviceId, counter: 1 });
     const failed = await d.waitForDeployment((e) => e.state === 'failed', 'failed');
     expect(failed).toMatchObject({ releaseId: 'rel-nj', reason: 'internal' });
     expect(failed.detail).toMatch(/^cannot journal the deployment: E[A-Z]+: /);
     expect(trail(d)).toEqual(['rel-nj:failed(internal)']);
-    await h.cp.waitFor(
+    await harness().cp.waitFor(
       (r) => r.deviceId === d.deviceId && r.kind === 'status' && r.body.state === 'failed',
       'failed on status',
     );
   });
 
   it('fails an assigned deployment whose trust state cannot be persisted, before any download', async () => {
-    const d = await h.device({ deviceId: 'trust-broken' });
+    const d = await harness().device({ deviceId: 'trust-broken' });
     await breakStateFile(d, 'trust-state.json');
-    const release = h.release({ releaseId: 'rel-nt', counter: 1, files: classifierFiles() });
-    await h.deploy(release, { deviceId: d.deviceId, counter: 1 });
+    const release = harness().release({
+      releaseId: 'rel-nt',
+      counter: 1,
+      files: classifierFiles(),
+    });
+    await harness().deploy(release, { deviceId: d.deviceId, counter: 1 });
     const failed = await d.waitForDeployment((e) => e.state === 'failed', 'failed');
     expect(failed.reason).toBe('internal');
     expect(failed.detail).toMatch(/^cannot persist the trust state: E[A-Z]+: /);
@@ -105,21 +102,21 @@ describe('a state write that fails', () => {
   ])(
     'reports the end of a deployment when the journal breaks mid-way: %s',
     async (_, status, outcome, detail) => {
-      const d = await h.device({ deviceId: `journal-mid-${status}` });
-      const release = h.release({
+      const d = await harness().device({ deviceId: `journal-mid-${status}` });
+      const release = harness().release({
         releaseId: `rel-mid-${status}`,
         counter: 1,
         files: classifierFiles(),
       });
       const sha = release.shas['model.onnx']!;
-      if (status !== 0) h.artifacts.fault(sha, { status: { code: status, times: 1 } });
+      if (status !== 0) harness().artifacts.fault(sha, { status: { code: status, times: 1 } });
       let open: () => void = () => undefined;
       const gate = new Promise<void>((resolve) => {
         open = resolve;
       });
-      h.artifacts.onRequest = (s) => (s === sha ? gate : undefined);
+      harness().artifacts.onRequest = (s) => (s === sha ? gate : undefined);
       try {
-        await h.deploy(release, { deviceId: d.deviceId, counter: 1 });
+        await harness().deploy(release, { deviceId: d.deviceId, counter: 1 });
         await d.waitForDeployment((e) => e.state === 'downloading', 'downloading');
         await breakStateFile(d, 'deployment.json');
         open();
@@ -127,9 +124,9 @@ describe('a state write that fails', () => {
         expect(trail(d).at(-1)).toBe(`${release.doc.releaseId}:${outcome}`);
         expect(end.detail).toMatch(detail);
       } finally {
-        h.artifacts.onRequest = undefined;
+        harness().artifacts.onRequest = undefined;
       }
-      await h.cp.waitFor(
+      await harness().cp.waitFor(
         (r) => r.deviceId === d.deviceId && r.kind === 'status' && r.body.state === 'failed',
         'failed on status',
       );
@@ -140,15 +137,19 @@ describe('a state write that fails', () => {
 describe('a download that fails', () => {
   it('names the network error underneath in the detail', async () => {
     const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
-    const d = await h.device({
+    const d = await harness().device({
       deviceId: 'download-reset',
       tuning: { downloadRetries: 1 },
       options: {
         fetch: () => Promise.reject(new TypeError('fetch failed', { cause: reset })),
       },
     });
-    const release = h.release({ releaseId: 'rel-reset', counter: 1, files: classifierFiles() });
-    await h.deploy(release, { deviceId: d.deviceId, counter: 1 });
+    const release = harness().release({
+      releaseId: 'rel-reset',
+      counter: 1,
+      files: classifierFiles(),
+    });
+    await harness().deploy(release, { deviceId: d.deviceId, counter: 1 });
     const failed = await d.waitForDeployment((e) => e.state === 'failed', 'failed');
     expect(failed.reason).toBe('download_failed');
     expect(failed.detail).toMatch(/fetch failed \(cause: read ECONNRESET\)/);

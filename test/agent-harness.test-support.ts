@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import {
   Agent,
   ManualClock,
+  OrtInProcessRuntime,
   parseAgentConfig,
   type AgentConfigInput,
   type AgentEvents,
@@ -43,6 +44,7 @@ import {
   type Soak,
 } from '@edgefleet/protocol';
 import { connectAsync, type MqttClient } from 'mqtt';
+import { afterAll, beforeAll } from 'vitest';
 import { pino } from 'pino';
 import {
   startArtifactServer,
@@ -590,4 +592,24 @@ export async function inactiveFilesDir(stateDir: string): Promise<string> {
 /** Drop a file the release does not list into `dir`. */
 export async function dropStrayFile(dir: string): Promise<void> {
   await writeFile(join(dir, 'stray.bin'), 'not listed');
+}
+
+/**
+ * One harness for a test file, on an in-process onnxruntime of its own: started before the file's
+ * tests, closed (with the runtime) after them. The returned getter is for tests and hooks.
+ */
+export function useHarness(): () => Harness {
+  const runtime = new OrtInProcessRuntime({ logLevel: 'fatal' });
+  let started: Harness | undefined;
+  beforeAll(async () => {
+    started = await Harness.start(runtime);
+  });
+  afterAll(async () => {
+    await started?.close();
+    await runtime.close();
+  });
+  return () => {
+    if (started === undefined) throw new Error('the harness starts in beforeAll');
+    return started;
+  };
 }

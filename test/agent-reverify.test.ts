@@ -3,10 +3,9 @@
  * signatures are not checked a second time in the same process unless the trusted root or the
  * model's installed release changed meanwhile, and expiry is always checked again.
  */
-import { OrtInProcessRuntime } from '@edgefleet/agent';
 import * as protocol from '@edgefleet/protocol';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { classifierFiles, Harness, T0, type TestDevice } from './agent-harness.test-support.js';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { classifierFiles, useHarness, T0, type TestDevice } from './agent-harness.test-support.js';
 
 vi.mock('@edgefleet/protocol', async (importOriginal) => {
   const actual = await importOriginal<typeof import('@edgefleet/protocol')>();
@@ -20,18 +19,8 @@ vi.mock('@edgefleet/protocol', async (importOriginal) => {
 const verifyRelease = vi.mocked(protocol.verifyRelease);
 const verifyDesired = vi.mocked(protocol.verifyDesired);
 
-const runtime = new OrtInProcessRuntime({ logLevel: 'fatal' });
-let h: Harness;
+const harness = useHarness();
 const HOUR = 3_600_000;
-
-beforeAll(async () => {
-  h = await Harness.start(runtime);
-});
-
-afterAll(async () => {
-  await h.close();
-  await runtime.close();
-});
 
 beforeEach(() => {
   verifyRelease.mockClear();
@@ -47,34 +36,38 @@ function holdDownloads(sha: string): () => void {
   const gate = new Promise<void>((resolve) => {
     open = resolve;
   });
-  h.artifacts.onRequest = (s) => (s === sha ? gate : undefined);
+  harness().artifacts.onRequest = (s) => (s === sha ? gate : undefined);
   return () => {
-    h.artifacts.onRequest = undefined;
+    harness().artifacts.onRequest = undefined;
     open();
   };
 }
 
 describe('verification of an accepted release at install', () => {
   it('does not check the signatures again when nothing changed since acceptance', async () => {
-    const d = await h.device({ deviceId: 'reverify-none' });
-    await h.installBaseline(d);
+    const d = await harness().device({ deviceId: 'reverify-none' });
+    await harness().installBaseline(d);
     expect(verifyDesired).toHaveBeenCalledTimes(1);
     expect(verifyRelease).not.toHaveBeenCalled();
   });
 
   it('verifies a queued release again once an install of its model moved the rollback floor', async () => {
-    const d = await h.device({ deviceId: 'reverify-floor' });
-    const first = h.release({ releaseId: 'rel-f1', counter: 1, files: classifierFiles([0, 1, 0]) });
-    const second = h.release({
+    const d = await harness().device({ deviceId: 'reverify-floor' });
+    const first = harness().release({
+      releaseId: 'rel-f1',
+      counter: 1,
+      files: classifierFiles([0, 1, 0]),
+    });
+    const second = harness().release({
       releaseId: 'rel-f2',
       counter: 2,
       files: classifierFiles([1, 0, 0]),
     });
     const release = holdDownloads(first.shas['model.onnx']!);
     try {
-      await h.deploy(first, { deviceId: d.deviceId, counter: 1 });
+      await harness().deploy(first, { deviceId: d.deviceId, counter: 1 });
       await d.waitForDeployment((e) => e.state === 'downloading', 'first downloading');
-      await h.deploy(second, { deviceId: d.deviceId, counter: 2 });
+      await harness().deploy(second, { deviceId: d.deviceId, counter: 2 });
       await d.waitForDeployment((e) => e.releaseId === 'rel-f2', 'second assigned');
     } finally {
       release();
@@ -88,9 +81,13 @@ describe('verification of an accepted release at install', () => {
   });
 
   it('still refuses a queued release that expired while it waited', async () => {
-    const d = await h.device({ deviceId: 'reverify-expiry' });
-    const first = h.release({ releaseId: 'rel-e1', counter: 1, files: classifierFiles([0, 1, 0]) });
-    const other = h.release({
+    const d = await harness().device({ deviceId: 'reverify-expiry' });
+    const first = harness().release({
+      releaseId: 'rel-e1',
+      counter: 1,
+      files: classifierFiles([0, 1, 0]),
+    });
+    const other = harness().release({
       releaseId: 'rel-e2',
       counter: 1,
       model: { name: 'other-model', version: '1.0.0' },
@@ -99,9 +96,9 @@ describe('verification of an accepted release at install', () => {
     });
     const release = holdDownloads(first.shas['model.onnx']!);
     try {
-      await h.deploy(first, { deviceId: d.deviceId, counter: 1 });
+      await harness().deploy(first, { deviceId: d.deviceId, counter: 1 });
       await d.waitForDeployment((e) => e.state === 'downloading', 'first downloading');
-      await h.deploy(other, { deviceId: d.deviceId, counter: 2 });
+      await harness().deploy(other, { deviceId: d.deviceId, counter: 2 });
       await d.waitForDeployment((e) => e.releaseId === 'rel-e2', 'second assigned');
       d.clock.advance(2 * HOUR);
     } finally {
