@@ -121,3 +121,4 @@ export {
 } from './cli/status-command.js';
 export { inspectSpool, type SpoolInspection } from './spool/telemetry-spool.js';
 export { slotStorePaths } from './store/slots.js';
+export { FifoSemaphore } from './core/fifo-semaphore.js';

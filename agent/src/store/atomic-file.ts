@@ -22,6 +22,7 @@ import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fail, ok, type Result } from '@edgefleet/protocol';
 import type { z } from 'zod';
+import { FifoSemaphore } from '../core/fifo-semaphore.js';
 
 export interface WriteFileAtomicOptions {
   /** File mode of the new file; default 0o644 (use 0o600 for secrets). */
@@ -47,32 +48,7 @@ export async function writeFileAtomic(
 /** Atomic writes in flight at once in this process (see the module comment). */
 export const MAX_CONCURRENT_WRITES = 32;
 
-/** A counting semaphore: `acquire` resolves in call order once fewer than `limit` are held. */
-class Slots {
-  private held = 0;
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(private readonly limit: number) {}
-
-  acquire(): Promise<void> {
-    if (this.held < this.limit) {
-      this.held++;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      this.waiting.push(resolve);
-    });
-  }
-
-  release(): void {
-    const next = this.waiting.shift();
-    if (next !== undefined)
-      next(); // the slot passes on: `held` stays
-    else this.held--;
-  }
-}
-
-const writeSlots = new Slots(MAX_CONCURRENT_WRITES);
+const writeSlots = new FifoSemaphore(MAX_CONCURRENT_WRITES);
 
 /** Unique temp names without a random draw per write: a per-process tag and a counter. */
 const PROCESS_TAG = randomBytes(4).toString('hex');

@@ -1,3 +1,5 @@
+import { FifoSemaphore } from '@edgefleet/agent';
+
 /**
  * A `fetch` that lets at most `limit` requests hold a connection at once; the others wait their turn
  * in arrival order. Thousands of simulated agents in one process would otherwise open a socket each
@@ -12,26 +14,13 @@ export function boundedFetch(limit: number, base: typeof fetch = fetch): typeof 
   if (!Number.isInteger(limit) || limit < 1) {
     throw new RangeError(`the download limit must be a positive integer, got ${limit}`);
   }
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  const acquire = (): Promise<void> => {
-    if (active < limit) {
-      active++;
-      return Promise.resolve();
-    }
-    return new Promise<void>((resolve) => {
-      waiting.push(resolve);
-    });
-  };
-  const release = (): void => {
-    const next = waiting.shift();
-    if (next !== undefined)
-      next(); // the slot passes on: `active` stays
-    else active--;
+  const slots = new FifoSemaphore(limit);
+  const release = () => {
+    slots.release();
   };
 
   return async (input, init) => {
-    await acquire();
+    await slots.acquire();
     let response: Response;
     try {
       response = await base(input, init);
