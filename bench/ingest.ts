@@ -268,10 +268,8 @@ async function controlPlaneThroughput(
 
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-/** Publish -> committed latencies (ms) at `RATE` messages/s. */
-async function controlPlaneLatency(cp: ControlPlane): Promise<number[]> {
-  const clients = await connectDevices(cp.server.mqttUrl, cp.devices, true);
-  await cp.server.flush();
+/** The latency runs' payloads: `RATE` x `LATENCY_SECONDS` windows over the devices, ~10 hours ago. */
+function latencyPayloads(cp: ControlPlane) {
   const perDevice = Math.ceil((RATE * LATENCY_SECONDS) / cp.devices.length);
   const messages = payloads(
     cp.devices,
@@ -281,6 +279,14 @@ async function controlPlaneLatency(cp: ControlPlane): Promise<number[]> {
     1000,
     minuteAgo(600),
   );
+  return { perDevice, messages };
+}
+
+/** Publish -> committed latencies (ms) at `RATE` messages/s. */
+async function controlPlaneLatency(cp: ControlPlane): Promise<number[]> {
+  const clients = await connectDevices(cp.server.mqttUrl, cp.devices, true);
+  await cp.server.flush();
+  const { perDevice, messages } = latencyPayloads(cp);
   const published: number[] = [];
   const latencies: number[] = [];
   const remove = cp.server.onFlush((r) => {
@@ -406,15 +412,7 @@ async function mosquittoThroughput(url: string, cp: ControlPlane, k: number): Pr
 async function mosquittoLatency(url: string, cp: ControlPlane): Promise<number[]> {
   const { sub, received } = await counter(url);
   const clients = await connectDevices(url, cp.devices, false);
-  const perDevice = Math.ceil((RATE * LATENCY_SECONDS) / cp.devices.length);
-  const messages = payloads(
-    cp.devices,
-    cp.releaseId,
-    cp.featureSpec,
-    perDevice,
-    1000,
-    minuteAgo(600),
-  );
+  const { perDevice, messages } = latencyPayloads(cp);
   const published: number[] = [];
   await paced(clients, cp.devices, messages, perDevice, published);
   const deadline = Date.now() + 10_000;
