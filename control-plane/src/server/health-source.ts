@@ -10,11 +10,9 @@ import { ReleaseOutputs } from '../telemetry/release-outputs.js';
 import { healthOf } from '../telemetry/rollups.js';
 
 export function createHealthSource(db: Database, outputs = new ReleaseOutputs(db)): HealthSource {
-  const outputFeatures = async (releaseId: string) => [...(await outputs.of(releaseId))];
-
   return {
     async waveHealth(q) {
-      const features = await outputFeatures(q.releaseId);
+      const features = await outputs.of(q.releaseId);
       const wave = await healthOf(db, {
         releaseId: q.releaseId,
         deviceIds: q.deviceIds,
