@@ -1,21 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { createRandom, DDSketch, decodeProfile } from '@edgefleet/protocol';
+import { DDSketch, decodeProfile } from '@edgefleet/protocol';
 import { eq, sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Database } from '../db/database.js';
 import { telemetryAggregates } from '../db/schema.js';
 import { AggregateCache } from './aggregate-cache.js';
 import { cohortFromLabels } from './cohort.js';
 import {
   BACKENDS,
-  ManualTimers,
-  openTestDatabase,
   profileOf,
   seedDevice,
   telemetryBytes,
-  type TestDatabase,
+  useIngestDatabase,
 } from './fixtures.test-support.js';
-import { TelemetryIngest, type TelemetryIngestOptions } from './ingest.js';
 import type { TelemetryTotals } from './totals.js';
 
 const MIN = 60_000;
@@ -55,30 +52,9 @@ describe('AggregateCache', () => {
 
 for (const backend of BACKENDS) {
   describe(`aggregate cache in ingest on ${backend}`, () => {
-    let store: TestDatabase;
-    const db = (): Database => store.db;
-    const ingests: TelemetryIngest[] = [];
-
-    beforeAll(async () => {
-      store = await openTestDatabase(backend);
+    const { db, newIngest } = useIngestDatabase(backend, NOW, {
+      cohortOf: cohortFromLabels({ labels: ['site'], hardwareClass: false }),
     });
-    afterAll(async () => {
-      for (const i of ingests) await i.close();
-      await store.close();
-    });
-
-    function newIngest(options: Partial<TelemetryIngestOptions> = {}): TelemetryIngest {
-      const ingest = new TelemetryIngest({
-        db: db(),
-        now: () => new Date(NOW),
-        timers: new ManualTimers(),
-        random: createRandom(1),
-        cohortOf: cohortFromLabels({ labels: ['site'], hardwareClass: false }),
-        ...options,
-      });
-      ingests.push(ingest);
-      return ingest;
-    }
 
     async function devices(n: number): Promise<string[]> {
       const prefix = `c-${uid()}`;

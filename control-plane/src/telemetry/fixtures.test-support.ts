@@ -5,6 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  createRandom,
   DDSketch,
   emptyFeatureSketch,
   encodeMessage,
@@ -15,9 +16,11 @@ import {
   type RandomSource,
   type TelemetryMessage,
 } from '@edgefleet/protocol';
+import { afterAll, beforeAll } from 'vitest';
 import type { Database } from '../db/database.js';
 import { recordArtifact } from '../db/artifacts.js';
 import { createDevice } from '../db/devices.js';
+import { TelemetryIngest, type TelemetryIngestOptions } from './ingest.js';
 import { createModelVersion } from '../db/models.js';
 import { createRelease } from '../db/releases.js';
 import { openDatabase, type OpenedDatabase } from '../db/open.js';
@@ -229,4 +232,47 @@ export class ManualTimers {
     this.pending.clear();
     for (const p of due) p.fn();
   }
+}
+
+/**
+ * A test database for a `describe` block (opened before its tests, closed after them) and a factory
+ * of ingests on it with a fixed clock, manual timers and seeded randomness (`defaults`, then each
+ * call's options, override these); every ingest made is closed with the database.
+ */
+export function useIngestDatabase(
+  backend: 'pglite' | 'postgres',
+  now: number,
+  defaults: Partial<TelemetryIngestOptions> = {},
+): {
+  db: () => Database;
+  newIngest: (options?: Partial<TelemetryIngestOptions>) => TelemetryIngest;
+} {
+  let store: TestDatabase | undefined;
+  const ingests: TelemetryIngest[] = [];
+  const db = (): Database => {
+    if (store === undefined) throw new Error('the test database opens in beforeAll');
+    return store.db;
+  };
+  beforeAll(async () => {
+    store = await openTestDatabase(backend);
+  });
+  afterAll(async () => {
+    for (const i of ingests) await i.close();
+    await store?.close();
+  });
+  return {
+    db,
+    newIngest(options = {}) {
+      const ingest = new TelemetryIngest({
+        db: db(),
+        now: () => new Date(now),
+        timers: new ManualTimers(),
+        random: createRandom(1),
+        ...defaults,
+        ...options,
+      });
+      ingests.push(ingest);
+      return ingest;
+    },
+  };
 }

@@ -9,24 +9,23 @@ import {
   type StatusMessage,
 } from '@edgefleet/protocol';
 import { eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../db/database.js';
 import { getDevice } from '../db/devices.js';
 import { telemetryAggregates, telemetryDeviceWindows, telemetrySeqs } from '../db/schema.js';
 import {
   BACKENDS,
   ManualTimers,
-  openTestDatabase,
   profileOf,
   seedDevice,
   seedRelease,
   telemetryBytes,
+  useIngestDatabase,
   telemetryMessage,
   utf8,
-  type TestDatabase,
 } from './fixtures.test-support.js';
 import { cohortFromLabels } from './cohort.js';
-import { TelemetryIngest, type FlushReport, type TelemetryIngestOptions } from './ingest.js';
+import { TelemetryIngest, type FlushReport } from './ingest.js';
 import { deviceHealthOf, healthOf, outputFeatureNames } from './rollups.js';
 
 const MIN = 60_000;
@@ -41,30 +40,7 @@ function normals(seed: number, n: number, mu = 0, sigma = 1): number[] {
 
 for (const backend of BACKENDS) {
   describe(`telemetry ingest on ${backend}`, () => {
-    let store: TestDatabase;
-    const db = (): Database => store.db;
-    const ingests: TelemetryIngest[] = [];
-    const clock = NOW;
-
-    beforeAll(async () => {
-      store = await openTestDatabase(backend);
-    });
-    afterAll(async () => {
-      for (const i of ingests) await i.close();
-      await store.close();
-    });
-
-    function newIngest(options: Partial<TelemetryIngestOptions> = {}): TelemetryIngest {
-      const ingest = new TelemetryIngest({
-        db: db(),
-        now: () => new Date(clock),
-        timers: new ManualTimers(),
-        random: createRandom(1),
-        ...options,
-      });
-      ingests.push(ingest);
-      return ingest;
-    }
+    const { db, newIngest } = useIngestDatabase(backend, NOW);
 
     /** Fresh devices with a site label, ids prefixed uniquely for this test. */
     async function devices(n: number, site = 'berlin', hardware = 'rpi4'): Promise<string[]> {
